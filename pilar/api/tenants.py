@@ -1,0 +1,90 @@
+"""Platform API: ``/api/v1/tenants`` (CONTRACT §4)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from pilar.api.platform import SECURITY
+from pilar.api.platform import require_platform_admin
+from pilar.models import Tenant
+from pilar.schemas.tenants import TenantCreateSchema
+from pilar.schemas.tenants import TenantDetailSchema
+from pilar.schemas.tenants import TenantPageSchema
+from pilar.schemas.tenants import TenantQueryArgsSchema
+from pilar.schemas.tenants import TenantSchema
+from pilar.schemas.tenants import TenantUpdateSchema
+from pilar.services import tenants as tenant_service
+from pilar.services.pagination import Page
+from pilar.tenancy import provisioning
+
+blp = Blueprint(
+    "tenants",
+    __name__,
+    url_prefix="/api/v1/tenants",
+    description="Studios (tenants): platform hosts only, with the admin token.",
+)
+blp.before_request(require_platform_admin)
+
+_ERRORS = (401, 404)
+
+
+@blp.route("")
+class Tenants(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.arguments(TenantQueryArgsSchema, location="query")
+    @blp.response(200, TenantPageSchema)
+    @blp.alt_response(401, schema=None, description="Missing or wrong admin token.")
+    def get(self, args: dict[str, Any]) -> Page[Tenant]:
+        """List tenants, newest first
+
+        Filter by `status` or exact `domain`; page with `limit` and `cursor`.
+        """
+        return tenant_service.list_tenants(**args)
+
+    @blp.doc(security=SECURITY)
+    @blp.arguments(TenantCreateSchema)
+    @blp.response(201, TenantSchema)
+    @blp.alt_response(409, schema=None, description="Domain or schema name taken.")
+    def post(self, data: dict[str, Any]) -> Tenant:
+        """Create a tenant
+
+        Creates the row, the db schema with every tenant table at the newest
+        tenant migration, and the optional OWNER user, in one transaction.
+        """
+        owner = data["owner"]
+        return provisioning.create_tenant(
+            data["name"],
+            data["domain"],
+            schema_name=data["schema_name"],
+            owner=provisioning.OwnerSpec(**owner) if owner else None,
+        )
+
+
+@blp.route("/<uuid:tenant_id>")
+class TenantsById(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.response(200, TenantDetailSchema)
+    def get(self, tenant_id: uuid.UUID) -> Tenant:
+        """Show a tenant, with the tenant migration its db schema is at"""
+        return tenant_service.get_tenant(tenant_id)
+
+    @blp.doc(security=SECURITY)
+    @blp.arguments(TenantUpdateSchema)
+    @blp.response(200, TenantSchema)
+    @blp.alt_response(409, schema=None, description="Domain taken.")
+    def patch(self, data: dict[str, Any], tenant_id: uuid.UUID) -> Tenant:
+        """Change a tenant's name, domain or status
+
+        Takes effect at once in this process and within 5 seconds in others.
+        """
+        return tenant_service.update_tenant(tenant_id, **data)
+
+    @blp.doc(security=SECURITY)
+    @blp.response(204)
+    def delete(self, tenant_id: uuid.UUID) -> None:
+        """Delete a tenant: its db schema and every row of it"""
+        provisioning.drop_tenant(tenant_id)

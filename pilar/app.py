@@ -1,0 +1,61 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from pilar import api
+from pilar import cli
+from pilar import config
+from pilar import embedded
+from pilar import log
+from pilar import tenancy
+from pilar.extensions import db
+from pilar.extensions import migrate
+from pilar.tenancy import scope
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Create the service: config → database → logging → tenancy → API → CLI."""
+    app = Flask("pilar", instance_relative_config=True)
+    config.load(app, test_config)
+    is_embedded = not app.config.get("SQLALCHEMY_DATABASE_URI")
+    if is_embedded:
+        url, handle = embedded.start(app.instance_path)
+        app.config["SQLALCHEMY_DATABASE_URI"] = config.psycopg_url(url)
+        app.extensions["pilar.embedded"] = handle
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIR"])
+    log.init_app(app)
+    tenancy.init_app(app)
+    api.init_app(app)
+    cli.init_app(app)
+    if is_embedded:
+        _upgrade_public_schema(app)
+    return app
+
+
+def _engine_options(app: Flask) -> dict[str, Any]:
+    return {
+        "pool_pre_ping": True,
+        "pool_size": app.config["DB_POOL_SIZE"],
+        "max_overflow": app.config["DB_MAX_OVERFLOW"],
+        "pool_recycle": app.config["DB_POOL_RECYCLE"],
+        "execution_options": scope.engine_execution_options(),
+        # Server-side prepared statements do not survive PgBouncer's
+        # transaction pooling, and tenant SQL differs per db schema anyway.
+        "connect_args": {"prepare_threshold": None},
+    }
+
+
+def _upgrade_public_schema(app: Flask) -> None:
+    # The embedded database is ours alone: bring it to the newest public
+    # revision on start, as `flask db upgrade` would.
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade(directory=app.config["MIGRATIONS_DIR"])

@@ -1,0 +1,23 @@
+"""Command line: ``flask tenants …`` and what ``flask shell`` offers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from pilar import models
+from pilar.cli import tenants
+from pilar.extensions import db
+from pilar.tenancy import tenant_scope
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(tenants.group)
+    app.shell_context_processor(_shell_context)
+
+
+def _shell_context() -> dict[str, Any]:
+    context: dict[str, Any] = {"db": db, "tenant_scope": tenant_scope}
+    context.update({name: getattr(models, name) for name in models.__all__})
+    return context

@@ -1,0 +1,209 @@
+"""``flask tenants …``: create, list, migrate, revision, drop (CONTRACT §7)."""
+
+from __future__ import annotations
+
+import uuid
+
+import click
+import sqlalchemy as sa
+from flask import current_app
+from flask.cli import with_appcontext
+
+from pilar.errors import PilarError
+from pilar.extensions import db
+from pilar.models import Tenant
+from pilar.tenancy import migrations
+from pilar.tenancy import provisioning
+from pilar.tenancy import runner
+from pilar.tenancy.names import normalize_host
+
+
+@click.group("tenants", help="Create, list, migrate and drop tenants.")
+def group() -> None:
+    pass
+
+
+def _fail(error: PilarError) -> click.ClickException:
+    details = "".join(
+        f"\n  {field}: {messages}" for field, messages in (error.errors or {}).items()
+    )
+    return click.ClickException(error.message + details)
+
+
+@group.command("create")
+@click.argument("name")
+@click.argument("domain")
+@click.option(
+    "--schema", "schema_name", help="db schema name (default: from the domain)."
+)
+@click.option("--owner-email", help="Email of the OWNER user to create.")
+@click.option(
+    "--owner-password", help="Password of the OWNER user (8 characters or more)."
+)
+@with_appcontext
+def create(
+    name: str,
+    domain: str,
+    schema_name: str | None,
+    owner_email: str | None,
+    owner_password: str | None,
+) -> None:
+    """Create a tenant, its db schema at the newest revision, and an owner."""
+    if (owner_email is None) != (owner_password is None):
+        raise click.UsageError("--owner-email and --owner-password go together.")
+    owner = (
+        provisioning.OwnerSpec(owner_email, owner_password)
+        if owner_email is not None and owner_password is not None
+        else None
+    )
+    try:
+        tenant = provisioning.create_tenant(
+            name, domain, schema_name=schema_name, owner=owner
+        )
+    except PilarError as err:
+        raise _fail(err) from None
+    click.echo(
+        f"Created tenant {tenant.domain} (schema {tenant.schema_name}, id {tenant.id})."
+    )
+
+
+@group.command("list")
+@with_appcontext
+def list_() -> None:
+    """Show every tenant: domain, db schema, status and revision."""
+    rows = db.session.execute(
+        sa.select(
+            Tenant.domain, Tenant.schema_name, Tenant.status, Tenant.schema_revision
+        ).order_by(Tenant.domain)
+    ).all()
+    table = [("DOMAIN", "SCHEMA", "STATUS", "REVISION")]
+    table += [(d, s, st.value, r or "-") for d, s, st, r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        click.echo(
+            "  ".join(
+                cell.ljust(width) for cell, width in zip(row, widths, strict=True)
+            ).rstrip()
+        )
+
+
+@group.command("migrate")
+@click.option(
+    "--tenant",
+    "domains",
+    multiple=True,
+    metavar="DOMAIN",
+    help="Only this tenant (repeatable).",
+)
+@click.option(
+    "--jobs",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Tenants migrated at once.",
+)
+@click.option(
+    "--revision", default="head", show_default=True, help="Revision to upgrade to."
+)
+@with_appcontext
+def migrate(domains: tuple[str, ...], jobs: int, revision: str) -> None:
+    """Upgrade tenant db schemas, each in its own transaction."""
+    location = current_app.config["TENANT_MIGRATIONS_DIR"]
+    with db.engine.connect() as conn:
+        try:
+            plan = runner.plan_run(
+                conn, location, [normalize_host(d) for d in domains], revision
+            )
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="--revision") from None
+    if plan.unknown_domains:
+        raise click.BadParameter(
+            f"No tenant has the domain {', '.join(plan.unknown_domains)}.",
+            param_hint="--tenant",
+        )
+    outcomes = []
+    url = db.engine.url.render_as_string(hide_password=False)
+    lock_timeout = current_app.config["TENANT_MIGRATION_LOCK_TIMEOUT"]
+    with click.progressbar(
+        length=len(plan.pending),
+        label="Migrating tenants",
+        file=click.get_text_stream("stderr"),
+    ) as bar:
+        for outcome in runner.run(
+            url,
+            location,
+            plan.pending,
+            plan.destination,
+            jobs=jobs,
+            lock_timeout=lock_timeout,
+        ):
+            outcomes.append(outcome)
+            bar.update(1)
+    failed = [o for o in outcomes if not o.ok]
+    click.echo(
+        f"Target {plan.destination}: {len(outcomes) - len(failed)} migrated, "
+        f"{len(plan.up_to_date)} already there, {len(failed)} failed."
+    )
+    for outcome in failed:
+        stays_at = outcome.before or "none"
+        click.echo(
+            f"FAILED {outcome.domain} ({outcome.schema_name}, stays at {stays_at}): "
+            f"{outcome.error}"
+        )
+    if failed:
+        raise SystemExit(1)
+
+
+@group.command("revision")
+@click.option(
+    "-m", "--message", required=True, help="What the revision does, imperative."
+)
+@click.option(
+    "--autogenerate",
+    is_flag=True,
+    help="Compare the tenant models with a tenant db schema at head.",
+)
+@with_appcontext
+def revision(message: str, autogenerate: bool) -> None:
+    """Write a new tenant migration in tenant_migrations/versions."""
+    from alembic import command
+
+    location = current_app.config["TENANT_MIGRATIONS_DIR"]
+    if not autogenerate:
+        scripts = command.revision(migrations.alembic_config(location), message=message)
+    else:
+        # Compare against a throwaway db schema built at head and rolled back.
+        schema_name = f"pilar_autogenerate_{uuid.uuid4().hex[:12]}"
+        with db.engine.connect() as conn:
+            transaction = conn.begin()
+            try:
+                conn.execute(sa.schema.CreateSchema(schema_name))
+                migrations.upgrade_schema(conn, schema_name, location)
+                scripts = migrations.autogenerate_revision(
+                    conn, schema_name, location, message
+                )
+            finally:
+                transaction.rollback()
+    for script in scripts if isinstance(scripts, list) else [scripts]:
+        if script is not None:
+            click.echo(f"Wrote {script.path}")
+
+
+@group.command("drop")
+@click.argument("domain")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def drop(domain: str, yes: bool) -> None:
+    """Drop a tenant: its db schema and every row of it."""
+    domain = normalize_host(domain)
+    tenant_id = db.session.scalar(sa.select(Tenant.id).where(Tenant.domain == domain))
+    db.session.rollback()
+    if tenant_id is None:
+        raise click.ClickException(f"Tenant {domain!r} does not exist.")
+    if not yes:
+        click.confirm(f"Drop tenant {domain} and all of its data?", abort=True)
+    try:
+        tenant = provisioning.drop_tenant(tenant_id)
+    except PilarError as err:
+        raise _fail(err) from None
+    click.echo(f"Dropped tenant {tenant.domain} (schema {tenant.schema_name}).")

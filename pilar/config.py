@@ -1,0 +1,96 @@
+"""Configuration: defaults, the environment variables of CONTRACT §2, required keys."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULTS: dict[str, Any] = {
+    "PLATFORM_HOSTS": "localhost,127.0.0.1",
+    "ADMIN_TOKEN": None,
+    # Other processes see a tenant's change of domain or status, or its
+    # deletion, within this many seconds (CONTRACT §4 promises 5).
+    "TENANT_CACHE_TTL": 5.0,
+    "TENANT_CACHE_SIZE": 10_000,
+    "MIGRATIONS_DIR": str(ROOT / "migrations"),
+    "TENANT_MIGRATIONS_DIR": str(ROOT / "tenant_migrations"),
+    # A tenant held by long locks fails its migration fast instead of stalling.
+    "TENANT_MIGRATION_LOCK_TIMEOUT": "5s",
+    "DB_POOL_SIZE": 5,
+    "DB_MAX_OVERFLOW": 5,
+    # Every backend caches the catalog entries of each table it touches; with
+    # thousands of tenant db schemas, recycling connections bounds that memory.
+    "DB_POOL_RECYCLE": 300,
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+    "API_TITLE": "PILAR",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/api",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "docs",
+    "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+}
+
+
+def load(app: Flask, test_config: Mapping[str, Any] | None) -> None:
+    """Fill ``app.config``: defaults, then the environment or ``test_config``."""
+    app.config.from_mapping(DEFAULTS)
+    if test_config is None:
+        app.config.from_prefixed_env("PILAR")
+        if os.environ.get("DATABASE_URL"):
+            app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
+    else:
+        app.testing = True
+        app.config.from_mapping(test_config)
+    app.config["PLATFORM_HOSTS"] = _hosts(app.config["PLATFORM_HOSTS"])
+    if app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = psycopg_url(
+            app.config["SQLALCHEMY_DATABASE_URI"]
+        )
+    _require_secret_key(app)
+
+
+def psycopg_url(url: str) -> str:
+    """Return ``url`` with the psycopg 3 driver named, as SQLAlchemy needs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
+def _hosts(value: str | list[str] | tuple[str, ...]) -> frozenset[str]:
+    items = value.split(",") if isinstance(value, str) else value
+    return frozenset(host.strip().lower() for host in items if host.strip())
+
+
+def _require_secret_key(app: Flask) -> None:
+    if app.config.get("SECRET_KEY"):
+        return
+    if not (app.debug or app.testing):
+        raise RuntimeError(
+            "PILAR_SECRET_KEY must be set when FLASK_DEBUG is off "
+            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)."
+        )
+    app.config["SECRET_KEY"] = _instance_secret_key(Path(app.instance_path))
+
+
+def _instance_secret_key(instance: Path) -> str:
+    # Development only: one random key per instance folder, kept there so
+    # tokens survive a restart of the development server.
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key

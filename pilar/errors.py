@@ -1,0 +1,69 @@
+"""Domain exceptions; ``pilar.api.errors`` is the only place that maps them to HTTP.
+
+Hierarchy::
+
+    PilarError
+    ├── ValidationError            bad input (422); ``errors`` names the fields
+    │   └── InvalidSchemaNameError
+    ├── NotFoundError              (404)
+    │   └── TenantNotFoundError
+    ├── ConflictError              (409)
+    ├── AuthenticationError        (401)
+    ├── PermissionDeniedError      (403)
+    │   └── TenantSuspendedError
+    └── TenantNotBoundError        a tenant table was used with no tenant bound (500)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PilarError(Exception):
+    """Root of every error the service raises on purpose."""
+
+    code = "error"
+
+    # ``errors`` maps field names to messages, or to nested maps for objects.
+    def __init__(self, message: str, *, errors: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors
+
+
+class ValidationError(PilarError):
+    code = "validation_error"
+
+
+class InvalidSchemaNameError(ValidationError):
+    pass
+
+
+class NotFoundError(PilarError):
+    code = "not_found"
+
+
+class TenantNotFoundError(NotFoundError):
+    code = "tenant_not_found"
+
+
+class ConflictError(PilarError):
+    code = "conflict"
+
+
+class PermissionDeniedError(PilarError):
+    code = "forbidden"
+
+
+class TenantSuspendedError(PermissionDeniedError):
+    code = "tenant_suspended"
+
+
+class TenantNotBoundError(PilarError):
+    code = "tenant_not_bound"
+
+
+class AuthenticationError(PilarError):
+    """Missing, malformed or wrong credentials (401)."""
+
+    code = "unauthenticated"

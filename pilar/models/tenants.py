@@ -1,0 +1,30 @@
+"""The tenant row: one fitness studio and the db schema that holds its data."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from pilar.models.base import IdMixin
+from pilar.models.base import PublicModel
+from pilar.models.base import TimestampMixin
+from pilar.models.enums import TenantStatus
+
+
+class Tenant(IdMixin, TimestampMixin, PublicModel):
+    __tablename__ = "tenants"
+
+    name: orm.Mapped[str] = orm.mapped_column(sa.String(200))
+    domain: orm.Mapped[str] = orm.mapped_column(sa.String(253), unique=True)
+    schema_name: orm.Mapped[str] = orm.mapped_column(sa.String(63), unique=True)
+    status: orm.Mapped[TenantStatus] = orm.mapped_column(
+        sa.Enum(TenantStatus, name="tenant_status", inherit_schema=True),
+        default=TenantStatus.ACTIVE,
+        server_default=TenantStatus.ACTIVE.value,
+    )
+    # The tenant migration revision its db schema is at, written in the same
+    # transaction as the schema's own alembic_version, so a migration run can
+    # skip tenants at the target after a single query.
+    schema_revision: orm.Mapped[str | None] = orm.mapped_column(sa.String(64))
+
+    __table_args__ = (sa.Index(None, "created_at", "id"),)

@@ -1,0 +1,1 @@
+"""Marshmallow schemas: one per input, one per output shape."""

@@ -1,0 +1,72 @@
+"""Reading and changing tenants on the platform API (creation lives in tenancy)."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from pilar.errors import ConflictError
+from pilar.errors import NotFoundError
+from pilar.extensions import db
+from pilar.models import Tenant
+from pilar.models import TenantStatus
+from pilar.services.pagination import Page
+from pilar.services.pagination import paginate
+from pilar.tenancy import directory
+from pilar.tenancy.names import normalize_host
+from pilar.tenancy.names import validate_domain
+
+
+def list_tenants(
+    *,
+    status: TenantStatus | None = None,
+    domain: str | None = None,
+    limit: int,
+    cursor: str | None = None,
+) -> Page[Tenant]:
+    statement = sa.select(Tenant)
+    if status is not None:
+        statement = statement.where(Tenant.status == status)
+    if domain is not None:
+        statement = statement.where(Tenant.domain == normalize_host(domain))
+    return paginate(db.session, statement, Tenant, limit=limit, cursor=cursor)
+
+
+def get_tenant(tenant_id: uuid.UUID) -> Tenant:
+    tenant = db.session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFoundError(f"Tenant {str(tenant_id)!r} does not exist.")
+    return tenant
+
+
+def update_tenant(
+    tenant_id: uuid.UUID,
+    *,
+    name: str | None = None,
+    domain: str | None = None,
+    status: TenantStatus | None = None,
+) -> Tenant:
+    """Change a tenant's name, domain or status; commits.
+
+    The old and new domains leave this process's tenant cache at once.
+    """
+    tenant = get_tenant(tenant_id)
+    old_domain = tenant.domain
+    if name is not None:
+        tenant.name = name
+    if domain is not None:
+        tenant.domain = validate_domain(domain, current_app.config["PLATFORM_HOSTS"])
+    if status is not None:
+        tenant.status = status
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise ConflictError(
+            f"Domain {domain!r} is taken.", errors={"domain": ["Taken."]}
+        ) from None
+    directory().invalidate(old_domain, tenant.domain)
+    return tenant

@@ -1,0 +1,107 @@
+"""Tenancy: which tenant a request or a block of code works in, and its db schema.
+
+Public surface: ``init_app``, ``current_tenant``, ``tenant_scope``,
+``directory``, ``allow_any_host``, ``is_platform_request``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import Flask
+from flask import current_app
+from flask import g
+from flask import request
+
+from pilar.errors import TenantNotBoundError
+from pilar.errors import TenantNotFoundError
+from pilar.extensions import db
+from pilar.tenancy import scope
+from pilar.tenancy.names import normalize_host
+from pilar.tenancy.resolve import TenantDirectory
+from pilar.tenancy.resolve import TenantRef
+
+_DIRECTORY_KEY = "pilar.tenant_directory"
+_ANY_HOST_KEY = "pilar.any_host_blueprints"
+
+__all__ = [
+    "TenantRef",
+    "allow_any_host",
+    "current_tenant",
+    "directory",
+    "init_app",
+    "is_platform_request",
+    "tenant_scope",
+]
+
+
+def init_app(app: Flask) -> None:
+    """Route every request to its tenant and bind its db schema."""
+    with app.app_context():
+        engine = db.engine
+    scope.install(engine)
+    app.extensions[_DIRECTORY_KEY] = TenantDirectory(
+        engine,
+        maxsize=app.config["TENANT_CACHE_SIZE"],
+        ttl=app.config["TENANT_CACHE_TTL"],
+    )
+    app.extensions[_ANY_HOST_KEY] = set()
+    app.before_request(_route_request)
+
+
+def allow_any_host(app: Flask, *blueprint_names: str) -> None:
+    """Serve these blueprints on every host, with no tenant (health, OpenAPI)."""
+    app.extensions[_ANY_HOST_KEY].update(blueprint_names)
+
+
+def directory() -> TenantDirectory:
+    """Return the current app's tenant directory (domain → tenant, cached)."""
+    tenants: TenantDirectory = current_app.extensions[_DIRECTORY_KEY]
+    return tenants
+
+
+def is_platform_request() -> bool:
+    """Tell whether the current request came in on a platform host."""
+    return bool(g.get("is_platform", False))
+
+
+def current_tenant() -> TenantRef:
+    """Return the tenant bound to this request or ``tenant_scope``.
+
+    Raises ``TenantNotBoundError`` where none is bound.
+    """
+    tenant: TenantRef | None = g.get("tenant")
+    if tenant is None:
+        raise TenantNotBoundError("No tenant is bound here.")
+    return tenant
+
+
+@contextmanager
+def tenant_scope(domain: str) -> Iterator[TenantRef]:
+    """Work inside one tenant's db schema: ``with tenant_scope("berlin.example.com"):``.
+
+    Pushes a fresh application context, so ``db.session`` inside the block is
+    a new session bound to the tenant (and removed at the end); suspended
+    tenants are allowed, unknown ones raise ``TenantNotFoundError``.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # werkzeug proxy
+    tenant = directory().find(normalize_host(domain))
+    if tenant is None:
+        raise TenantNotFoundError(f"Tenant {domain!r} does not exist.")
+    with app.app_context():
+        g.tenant = tenant
+        scope.bind_session(db.session, tenant.schema_name)
+        yield tenant
+
+
+def _route_request() -> None:
+    host = normalize_host(request.host)
+    if host in current_app.config["PLATFORM_HOSTS"]:
+        g.is_platform = True
+        return
+    if request.blueprint in current_app.extensions[_ANY_HOST_KEY]:
+        return
+    tenant = directory().get_active(host)
+    g.tenant = tenant
+    scope.bind_session(db.session, tenant.schema_name)

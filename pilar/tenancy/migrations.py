@@ -1,0 +1,178 @@
+"""Running ``tenant_migrations/`` inside one tenant db schema, through Alembic's API.
+
+Alembic installs its ``context`` and ``op`` proxies process-wide, so runs in
+one process are serialised by a lock; parallel runs use processes
+(``pilar.tenancy.runner``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Callable
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from pilar.models import Tenant
+from pilar.models import TenantModel
+from pilar.tenancy.scope import bind_connection
+
+_ALEMBIC_LOCK = threading.RLock()
+_LOCK_NAMESPACE = "pilar.tenant"
+
+
+@functools.lru_cache(maxsize=8)
+def script_directory(location: str) -> ScriptDirectory:
+    """Return the parsed tenant script directory at ``location``; parsed once."""
+    return ScriptDirectory.from_config(alembic_config(location))
+
+
+def alembic_config(location: str, conn: sa.Connection | None = None) -> Config:
+    """Return an Alembic config for the tenant env, handing it ``conn``."""
+    config = Config(os.path.join(location, "alembic.ini"))
+    config.set_main_option("script_location", location)
+    config.attributes["connection"] = conn
+    return config
+
+
+def head_revision(location: str) -> str:
+    head = script_directory(location).get_current_head()
+    if head is None:
+        raise RuntimeError(f"No tenant migrations in {location!r}.")
+    return head
+
+
+def lock_tenant(conn: sa.Connection, schema_name: str) -> None:
+    """Hold the tenant's advisory lock until ``conn``'s transaction ends.
+
+    Migration runs and drops take it, so no two of them touch one db schema
+    at once. Transaction-scoped, so it is safe behind PgBouncer.
+    """
+    conn.execute(
+        sa.select(
+            sa.func.pg_advisory_xact_lock(
+                sa.func.hashtext(_LOCK_NAMESPACE), sa.func.hashtext(schema_name)
+            )
+        )
+    )
+
+
+def current_revision(conn: sa.Connection) -> str | None:
+    """Return the revision of the db schema bound to ``conn``'s transaction."""
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade_schema(
+    conn: sa.Connection, schema_name: str, location: str, destination: str = "head"
+) -> str | None:
+    """Upgrade ``schema_name`` to ``destination`` in ``conn``'s transaction.
+
+    Binds the db schema to the transaction, runs the revisions, and records
+    the new revision in ``public.tenants`` too. Commits nothing: the caller's
+    transaction makes it atomic. Returns the revision reached.
+    """
+    script = script_directory(location)
+    bind_connection(conn, schema_name)
+
+    def upgrade(rev: Any, context: Any) -> Any:  # Alembic's callback signature
+        return script._upgrade_revs(destination, rev)
+
+    _run_env(conn, location, script, upgrade, destination_rev=destination)
+    reached = current_revision(conn)
+    conn.execute(
+        sa.update(Tenant)
+        .where(Tenant.schema_name == schema_name)
+        .values(schema_revision=reached)
+    )
+    return reached
+
+
+def downgrade_schema(
+    conn: sa.Connection, schema_name: str, location: str, destination: str
+) -> str | None:
+    """Downgrade ``schema_name`` to ``destination``; as ``upgrade_schema``."""
+    script = script_directory(location)
+    bind_connection(conn, schema_name)
+
+    def downgrade(rev: Any, context: Any) -> Any:  # Alembic's callback signature
+        return script._downgrade_revs(destination, rev)
+
+    _run_env(conn, location, script, downgrade, destination_rev=destination)
+    reached = current_revision(conn)
+    conn.execute(
+        sa.update(Tenant)
+        .where(Tenant.schema_name == schema_name)
+        .values(schema_revision=reached)
+    )
+    return reached
+
+
+def _run_env(
+    conn: sa.Connection,
+    location: str,
+    script: ScriptDirectory,
+    fn: Callable[[Any, Any], Any],
+    **kwargs: Any,
+) -> None:
+    with (
+        _ALEMBIC_LOCK,
+        EnvironmentContext(alembic_config(location, conn), script, fn=fn, **kwargs),
+    ):
+        script.run_env()
+
+
+def run_env(context: Any) -> None:
+    """Body of ``tenant_migrations/env.py``; ``context`` is ``alembic.context``.
+
+    The connection comes from ``config.attributes`` with the tenant already
+    bound, inside a transaction the caller owns.
+    """
+    conn = context.config.attributes.get("connection")
+    if conn is None:
+        raise RuntimeError(
+            "Tenant migrations run through `flask tenants migrate`, not `alembic`."
+        )
+    context.configure(
+        connection=conn,
+        target_metadata=TenantModel.metadata,
+        compare_type=True,
+        transaction_per_migration=False,
+        include_name=_include_name,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    # The tenant env only ever looks at the bound tenant db schema.
+    return type_ != "schema"
+
+
+def autogenerate_revision(
+    conn: sa.Connection, schema_name: str, location: str, message: str
+) -> Iterable[Any]:
+    """Write a revision comparing the tenant models with ``schema_name``."""
+    from alembic import command
+
+    bind_connection(conn, schema_name)
+    with _ALEMBIC_LOCK:
+        result = command.revision(
+            alembic_config(location, conn), message=message, autogenerate=True
+        )
+    return result if isinstance(result, list) else [result]
+
+
+def check_schema(conn: sa.Connection, schema_name: str, location: str) -> None:
+    """Raise ``alembic.util.AutogenerateDiffsDetected`` if models and schema differ."""
+    from alembic import command
+
+    bind_connection(conn, schema_name)
+    with _ALEMBIC_LOCK:
+        command.check(alembic_config(location, conn))

@@ -1,0 +1,107 @@
+"""Binding a tenant's db schema to sessions and connections: the only code that does.
+
+Tenant models name no db schema. Every engine connection carries the execution
+option ``schema_translate_map = {None: UNBOUND_SCHEMA}``, so a tenant table
+reached with no tenant bound renders as ``"<no tenant bound>".table`` and is
+refused before it is sent (fail closed, never ``public``). Binding a tenant
+replaces the map on the connection of each transaction: the schema name is
+rendered into the SQL text by SQLAlchemy, so it costs no round trip, cannot
+leak through a pooled (or PgBouncer) connection, and the compiled-statement
+cache stays shared by all tenants.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy import orm
+
+from pilar.errors import TenantNotBoundError
+from pilar.tenancy.names import validate_schema_name
+
+# Fails validate_schema_name, so no tenant db schema can ever bear it.
+UNBOUND_SCHEMA = "<no tenant bound>"
+_SESSION_KEY = "pilar.schema_name"
+
+
+def engine_execution_options() -> dict[str, Any]:
+    """Return the execution options every engine of the service starts with."""
+    return {"schema_translate_map": {None: UNBOUND_SCHEMA}}
+
+
+def install(engine: sa.Engine) -> None:
+    """Make ``engine`` refuse tenant-table statements that have no tenant bound."""
+    if not event.contains(engine, "before_cursor_execute", _refuse_unbound):
+        event.listen(engine, "before_cursor_execute", _refuse_unbound)
+
+
+def _refuse_unbound(
+    conn: sa.Connection,
+    cursor: Any,  # DBAPI cursor: untyped at this boundary
+    statement: str,
+    parameters: Any,
+    context: Any,
+    executemany: bool,
+) -> None:
+    if UNBOUND_SCHEMA in statement:
+        raise TenantNotBoundError(
+            "A tenant table was queried with no tenant bound; "
+            "use tenant_scope() or a tenant host."
+        )
+
+
+def bind_session(session: orm.Session, schema_name: str) -> None:
+    """Run every transaction of ``session`` in ``schema_name``, commits included.
+
+    One session serves one tenant (its identity map is not schema-aware):
+    binding a session that is bound to another tenant raises ``RuntimeError``.
+    """
+    validate_schema_name(schema_name)
+    bound = session.info.get(_SESSION_KEY)
+    if bound == schema_name:
+        return
+    if bound is not None:
+        raise RuntimeError(
+            f"Session is bound to {bound!r}; use a new session for {schema_name!r}."
+        )
+    session.info[_SESSION_KEY] = schema_name
+    if session.in_transaction():
+        _translate(session.connection(), schema_name)
+
+
+def bound_schema_name(session: orm.Session) -> str | None:
+    """Return the db schema ``session`` is bound to, if any."""
+    return session.info.get(_SESSION_KEY)
+
+
+@event.listens_for(orm.Session, "after_begin")
+def _bind_transaction(
+    session: orm.Session, transaction: orm.SessionTransaction, conn: sa.Connection
+) -> None:
+    # Runs at the start of every transaction, so the binding survives commits
+    # and rollbacks; the Connection facade (and its options) is discarded when
+    # the transaction ends, so nothing reaches the pooled DBAPI connection.
+    schema_name = session.info.get(_SESSION_KEY)
+    if schema_name is not None:
+        _translate(conn, schema_name)
+
+
+def bind_connection(conn: sa.Connection, schema_name: str) -> None:
+    """Bind ``schema_name`` to the transaction in progress on ``conn``.
+
+    Sets the schema translation and, for DDL that ignores it (Alembic's ALTER
+    operations), ``search_path`` local to the transaction, quoted by the
+    dialect and passed as a bound value.
+    """
+    validate_schema_name(schema_name)
+    if not conn.in_transaction():
+        raise RuntimeError("bind_connection() needs a transaction in progress.")
+    _translate(conn, schema_name)
+    quoted = conn.dialect.identifier_preparer.quote_identifier(schema_name)
+    conn.execute(sa.select(sa.func.set_config("search_path", quoted, True)))
+
+
+def _translate(conn: sa.Connection, schema_name: str) -> None:
+    conn.execution_options(schema_translate_map={None: schema_name})
