@@ -22,9 +22,7 @@ class TenantIntegration(IdMixin, TimestampMixin, PublicModel):
         sa.ForeignKey("public.tenants.id", ondelete="CASCADE")
     )
     type: orm.Mapped[TenantIntegrationType] = orm.mapped_column(
-        sa.Enum(
-            TenantIntegrationType, name="tenant_integration_type", inherit_schema=True
-        )
+        sa.Enum(TenantIntegrationType, name="tenant_integration_type")
     )
     config: orm.Mapped[dict[str, Any]] = orm.mapped_column(
         postgresql.JSONB, server_default=sa.text("'{}'::jsonb")

@@ -20,7 +20,7 @@ class ClaimedNumber(TimestampMixin, PublicModel):
     __tablename__ = "claimed_numbers"
 
     kind: orm.Mapped[NumberKind] = orm.mapped_column(
-        sa.Enum(NumberKind, name="number_kind", inherit_schema=True), primary_key=True
+        sa.Enum(NumberKind, name="number_kind"), primary_key=True
     )
     value: orm.Mapped[str] = orm.mapped_column(sa.String(32), primary_key=True)
     tenant_id: orm.Mapped[uuid.UUID] = orm.mapped_column(

@@ -18,7 +18,7 @@ class Tenant(IdMixin, TimestampMixin, PublicModel):
     domain: orm.Mapped[str] = orm.mapped_column(sa.String(253), unique=True)
     schema_name: orm.Mapped[str] = orm.mapped_column(sa.String(63), unique=True)
     status: orm.Mapped[TenantStatus] = orm.mapped_column(
-        sa.Enum(TenantStatus, name="tenant_status", inherit_schema=True),
+        sa.Enum(TenantStatus, name="tenant_status"),
         default=TenantStatus.ACTIVE,
         server_default=TenantStatus.ACTIVE.value,
     )

@@ -21,9 +21,7 @@ class TenantUser(IdMixin, TimestampMixin, PublicModel):
     )
     email: orm.Mapped[str] = orm.mapped_column(sa.String(320))
     password_hash: orm.Mapped[str] = orm.mapped_column(sa.String(255))
-    role: orm.Mapped[Role] = orm.mapped_column(
-        sa.Enum(Role, name="role", inherit_schema=True)
-    )
+    role: orm.Mapped[Role] = orm.mapped_column(sa.Enum(Role, name="role"))
 
     __table_args__ = (
         sa.Index(

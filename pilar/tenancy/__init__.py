@@ -91,7 +91,7 @@ def tenant_scope(domain: str) -> Iterator[TenantRef]:
         raise TenantNotFoundError(f"Tenant {domain!r} does not exist.")
     with app.app_context():
         g.tenant = tenant
-        scope.bind_session(db.session, tenant.schema_name)
+        scope.bind_session(db.session(), tenant.schema_name)
         yield tenant
 
 
@@ -104,4 +104,4 @@ def _route_request() -> None:
         return
     tenant = directory().get_active(host)
     g.tenant = tenant
-    scope.bind_session(db.session, tenant.schema_name)
+    scope.bind_session(db.session(), tenant.schema_name)

@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+
+from pilar import create_app
+from pilar.extensions import db
+from pilar.tenancy import provisioning
+from tests.database import server_url
+from tests.database import throwaway_database
+
+ADMIN_TOKEN = "test-admin-token"
+OWNER_PASSWORD = "owner-password-1"
+PLATFORM_HOST = "localhost"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with (
+        server_url(tmp_path_factory.mktemp("pg")) as server,
+        throwaway_database(server) as url,
+    ):
+        yield url
+
+
+def make_app(database_url: str, **overrides: Any) -> Flask:
+    config = {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "ADMIN_TOKEN": ADMIN_TOKEN,
+        "SECRET_KEY": "test-secret-key",
+        "PLATFORM_HOSTS": "localhost,127.0.0.1,platform.test",
+    }
+    config.update(overrides)
+    return create_app(config)
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str) -> Iterator[Flask]:
+    app = make_app(database_url)
+    with app.app_context():
+        upgrade(directory=app.config["MIGRATIONS_DIR"])
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app_ctx(app: Flask) -> Iterator[None]:
+    with app.app_context():
+        yield
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):  # type: ignore[no-untyped-def]
+    return app.test_cli_runner()
+
+
+class Platform:
+    """Requests to the platform API as a platform admin."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    def request(self, method: str, path: str, **kwargs: Any):  # type: ignore[no-untyped-def]
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return self.client.open(
+            path,
+            method=method,
+            base_url=f"http://{PLATFORM_HOST}",
+            headers=headers,
+            **kwargs,
+        )
+
+    def create_tenant(self, **body: Any) -> dict[str, Any]:
+        response = self.request("POST", "/api/v1/tenants", json=body)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+
+@pytest.fixture
+def platform(client: FlaskClient) -> Platform:
+    return Platform(client)
+
+
+def unique_domain(prefix: str = "studio") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}.example.com"
+
+
+@pytest.fixture
+def make_tenant(app: Flask) -> Iterator[Callable[..., Any]]:
+    """Create throwaway tenants (committed); drop them after the test."""
+    created: list[uuid.UUID] = []
+
+    def make(domain: str | None = None, **kwargs: Any) -> Any:
+        with app.app_context():
+            tenant = provisioning.create_tenant(
+                kwargs.pop("name", "Studio"), domain or unique_domain(), **kwargs
+            )
+        created.append(tenant.id)
+        return tenant
+
+    yield make
+    with app.app_context():
+        for tenant_id in created:
+            try:
+                provisioning.drop_tenant(tenant_id)
+            except provisioning.NotFoundError:
+                pass
+
+
+def _session_tenant(app: Flask, prefix: str) -> Any:
+    with app.app_context():
+        return provisioning.create_tenant(
+            prefix.capitalize(),
+            unique_domain(prefix),
+            owner=provisioning.OwnerSpec(f"owner@{prefix}.example.com", OWNER_PASSWORD),
+        )
+
+
+@pytest.fixture(scope="session")
+def tenant(app: Flask) -> Any:
+    """The studio "acme", shared by the whole session; tests must not change it."""
+    return _session_tenant(app, "acme")
+
+
+@pytest.fixture(scope="session")
+def other_tenant(app: Flask) -> Any:
+    """The studio "globex": the neighbour whose rows ``tenant`` must never see."""
+    return _session_tenant(app, "globex")

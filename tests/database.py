@@ -1,0 +1,65 @@
+"""Where the test suite's PostgreSQL comes from: DATABASE_URL, else an embedded pgserver."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+
+def _answers(url: str) -> bool:
+    try:
+        with psycopg.connect(url, connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+@contextmanager
+def server_url(tmp_root: Path) -> Iterator[str]:
+    """Yield a libpq URL of a server the tests may create databases on."""
+    url = os.environ.get("DATABASE_URL", "").replace(
+        "postgresql+psycopg://", "postgresql://"
+    )
+    if url and _answers(url):
+        yield url
+        return
+    import pgserver
+
+    os.environ.setdefault("LC_ALL", "C.UTF-8")
+    server = pgserver.get_server(tmp_root / "pgdata", cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@contextmanager
+def throwaway_database(url: str) -> Iterator[str]:
+    """Create a database of its own for this test run; drop it at the end."""
+    name = f"pilar_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    info["dbname"] = name
+    try:
+        yield _to_url(url, name)
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(name)
+                )
+            )
+
+
+def _to_url(url: str, dbname: str) -> str:
+    # Swap the database in a postgresql:// URL, keeping host, socket and user.
+    head, _, tail = url.partition("?")
+    base = head.rsplit("/", 1)[0]
+    return f"{base}/{dbname}" + (f"?{tail}" if tail else "")
