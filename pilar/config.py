@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     # thousands of tenant db schemas, recycling connections bounds that memory.
     "DB_POOL_RECYCLE": 300,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "ACCESS_TOKEN_TTL": 3600,
     "SQLALCHEMY_TRACK_MODIFICATIONS": False,
     "API_TITLE": "PILAR",
     "API_VERSION": "v1",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from pilar import create_app
+from pilar.errors import NotFoundError
 from pilar.extensions import db
 from pilar.tenancy import provisioning
 from tests.database import server_url
@@ -115,10 +117,8 @@ def make_tenant(app: Flask) -> Iterator[Callable[..., Any]]:
     yield make
     with app.app_context():
         for tenant_id in created:
-            try:
+            with contextlib.suppress(NotFoundError):  # the test dropped it itself
                 provisioning.drop_tenant(tenant_id)
-            except provisioning.NotFoundError:
-                pass
 
 
 def _session_tenant(app: Flask, prefix: str) -> Any:

@@ -1,4 +1,4 @@
-"""Where the test suite's PostgreSQL comes from: DATABASE_URL, else an embedded pgserver."""
+"""The test suite's PostgreSQL: DATABASE_URL, else an embedded pgserver."""
 
 from __future__ import annotations
 
