@@ -89,7 +89,13 @@ def derive_schema_name(domain: str, is_taken: Callable[[str], bool]) -> str:
     is added until a candidate is free.
     """
     base = re.sub(r"[^a-z0-9_]", "_", domain.split(".", 1)[0].lower())
-    if not base or not base[0].isalpha() or not base.isascii():
+    # A suffix cannot make a pg_ name valid, and the name must start with a letter.
+    if (
+        not base
+        or not base[0].isalpha()
+        or not base.isascii()
+        or base.startswith("pg_")
+    ):
         base = f"t_{base}"
     base = base[:_MAX_SCHEMA_LENGTH]
     candidate, suffix = base, 1
