@@ -72,7 +72,7 @@ def test_many_threads_on_a_small_pool_never_cross_tenants(probe_app, make_tenant
     assert errors == []
     client = probe_app.test_client()
     for studio in studios:
-        # 4 threads per studio × 5 rounds × 2 rows each.
+        # 4 threads per studio, 5 rounds, 2 rows each.
         assert _list(client, studio.domain).get_json() == [studio.domain] * 40
 
 

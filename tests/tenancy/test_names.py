@@ -39,7 +39,7 @@ HOSTILE_SCHEMA_NAMES = [
     "a\nb",
     "münchen",
     "acme\u200b",
-    "ａcme",  # fullwidth letter
+    "\uff41cme",  # fullwidth letter a
     "a" * 64,
     "é" * 32,  # 64 bytes in UTF-8, 32 characters
     "<no tenant bound>",

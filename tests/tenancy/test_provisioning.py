@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from pilar.errors import ConflictError
+from pilar.extensions import db
+from pilar.models import Tenant
+from pilar.models import TenantUser
+from pilar.tenancy import provisioning
+from tests.conftest import make_app
+from tests.conftest import unique_domain
+
+
+class InjectedError(Exception):
+    pass
+
+
+def _counts(app, domain, schema_name):
+    with app.app_context():
+        rows = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Tenant)
+            .where(Tenant.domain == domain)
+        )
+        users = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(TenantUser)
+            .where(TenantUser.email == f"owner@{domain}")
+        )
+        schema = schema_name in sa.inspect(db.engine).get_schema_names()
+        db.session.rollback()
+    return rows, users, schema
+
+
+@pytest.mark.parametrize("step", ["build_schema", "hash_password"])
+def test_failure_after_the_schema_is_created_leaves_nothing(app, monkeypatch, step):
+    """A crash at any later step rolls back the row, the schema and the owner."""
+    real = getattr(provisioning, step)
+
+    def fail_after(*args, **kwargs):
+        real(*args, **kwargs)
+        raise InjectedError(step)
+
+    monkeypatch.setattr(provisioning, step, fail_after)
+    domain = unique_domain("atomic")
+    schema_name = domain.split(".")[0]
+    with app.app_context(), pytest.raises(InjectedError):
+        provisioning.create_tenant(
+            "Atomic",
+            domain,
+            owner=provisioning.OwnerSpec(f"owner@{domain}", "password-1"),
+        )
+    assert _counts(app, domain, schema_name) == (0, 0, False)
+
+
+def test_failed_create_over_http_answers_500_and_leaves_nothing(
+    database_url, monkeypatch
+):
+    app = make_app(database_url, PROPAGATE_EXCEPTIONS=False)
+
+    def explode(*args, **kwargs):
+        raise InjectedError("after CREATE SCHEMA")
+
+    monkeypatch.setattr(provisioning, "build_schema", explode)
+    domain = unique_domain("atomic")
+    response = app.test_client().post(
+        "/api/v1/tenants",
+        json={"name": "Atomic", "domain": domain},
+        headers={"Authorization": "Bearer test-admin-token"},
+    )
+    assert response.status_code == 500
+    assert response.get_json()["code"] == "internal_error"
+    assert _counts(app, domain, domain.split(".")[0]) == (0, 0, False)
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_drop_is_atomic_when_it_fails(app, make_tenant, monkeypatch):
+    studio = make_tenant()
+
+    def explode(*args, **kwargs):
+        raise InjectedError("after DROP SCHEMA")
+
+    monkeypatch.setattr(provisioning.orm.Session, "delete", explode)
+    with app.app_context(), pytest.raises(InjectedError):
+        provisioning.drop_tenant(studio.id)
+    monkeypatch.undo()
+    assert _counts(app, studio.domain, studio.schema_name)[0::2] == (1, True)
+
+
+def test_create_conflicts_are_reported_not_raised_as_errors(app, make_tenant):
+    studio = make_tenant()
+    with app.app_context(), pytest.raises(ConflictError):
+        provisioning.create_tenant("Twin", studio.domain)
+
+
+def test_other_processes_see_changes_within_the_cache_ttl(
+    database_url, make_tenant, platform
+):
+    """A second app stands for another process: it learns of a suspension by TTL."""
+    studio = make_tenant()
+    other = make_app(database_url, TENANT_CACHE_TTL=0.5)
+    other_client = other.test_client()
+    assert other_client.get("/x", headers={"Host": studio.domain}).status_code == 404
+    platform.request(
+        "PATCH", f"/api/v1/tenants/{studio.id}", json={"status": "SUSPENDED"}
+    )
+    # Still cached in the other process...
+    assert other_client.get("/x", headers={"Host": studio.domain}).status_code == 404
+    time.sleep(0.6)
+    # ...until the entry expires.
+    assert other_client.get("/x", headers={"Host": studio.domain}).status_code == 403
+    with other.app_context():
+        db.engine.dispose()
+
+
+def test_a_new_tenant_is_reachable_at_once_in_every_process(database_url, make_tenant):
+    other = make_app(database_url)
+    domain = unique_domain()
+    assert other.test_client().get("/x", headers={"Host": domain}).status_code == 404
+    make_tenant(domain)
+    response = other.test_client().get("/x", headers={"Host": domain})
+    assert response.get_json()["code"] == "not_found"
+    with other.app_context():
+        db.engine.dispose()
