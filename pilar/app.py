@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +21,7 @@ from pilar.tenancy import scope
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Create the service: config → database → logging → tenancy → API → CLI."""
-    app = Flask("pilar", instance_relative_config=True)
+    app = Flask("pilar", instance_path=_instance_path(test_config))
     config.load(app, test_config)
     is_embedded = not app.config.get("SQLALCHEMY_DATABASE_URI")
     if is_embedded:
@@ -37,6 +38,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if is_embedded:
         _upgrade_public_schema(app)
     return app
+
+
+def _instance_path(test_config: Mapping[str, Any] | None) -> str | None:
+    # Where the embedded database and the development secret key live.
+    if test_config is not None:
+        return test_config.get("INSTANCE_PATH")
+    return os.environ.get("PILAR_INSTANCE_PATH") or None
 
 
 def _engine_options(app: Flask) -> dict[str, Any]:

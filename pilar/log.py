@@ -23,7 +23,10 @@ class RequestContextFilter(logging.Filter):
         if has_request_context():
             record.request_id = g.get("request_id", "-")
             tenant = g.get("tenant")
-            record.tenant = tenant.domain if tenant is not None else "platform"
+            if tenant is not None:
+                record.tenant = tenant.domain
+            else:
+                record.tenant = "platform" if g.get("is_platform") else "-"
         else:
             record.request_id = "-"
             record.tenant = "-"

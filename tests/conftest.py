@@ -24,11 +24,8 @@ PLATFORM_HOST = "localhost"
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with (
-        server_url(tmp_path_factory.mktemp("pg")) as server,
-        throwaway_database(server) as url,
-    ):
+def database_url() -> Iterator[str]:
+    with server_url() as server, throwaway_database(server) as url:
         yield url
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +12,8 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+
+from pilar import embedded
 
 
 def _answers(url: str) -> bool:
@@ -21,22 +25,25 @@ def _answers(url: str) -> bool:
 
 
 @contextmanager
-def server_url(tmp_root: Path) -> Iterator[str]:
-    """Yield a libpq URL of a server the tests may create databases on."""
-    url = os.environ.get("DATABASE_URL", "").replace(
-        "postgresql+psycopg://", "postgresql://"
-    )
+def server_url() -> Iterator[str]:
+    """Yield a libpq URL of a server the tests may create databases on.
+
+    DATABASE_URL when it answers, else an embedded server in a folder of its
+    own (not pytest's: a concurrent run may prune those).
+    """
+    url = os.environ.get("DATABASE_URL", "")
+    url = url.replace("postgresql+psycopg://", "postgresql://")
     if url and _answers(url):
         yield url
         return
-    import pgserver
-
-    os.environ.setdefault("LC_ALL", "C.UTF-8")
-    server = pgserver.get_server(tmp_root / "pgdata", cleanup_mode="stop")
+    root = Path(tempfile.mkdtemp(prefix="pilar-test-pg-"))
+    root.chmod(0o755)  # pgserver runs PostgreSQL as another user under root
+    server = embedded.start_server(root / "pgdata")
     try:
         yield server.get_uri()
     finally:
         server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @contextmanager

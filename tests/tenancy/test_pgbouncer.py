@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -75,10 +76,17 @@ def pgbouncer_url(database_url: str) -> Iterator[str]:
     )
     for path in workdir.iterdir():
         path.chmod(0o666)
-    # PgBouncer refuses to run as root; -u drops to the postgres user.
+    # PgBouncer refuses to run as root; -u drops to a user that can reach
+    # the server: the owner of its socket folder, or postgres over TCP.
     command = [PGBOUNCER, str(workdir / "pgbouncer.ini")]
     if os.geteuid() == 0:
-        command[1:1] = ["-u", "postgres"]
+        host = info.get("host", "127.0.0.1")
+        owner = (
+            pwd.getpwuid(os.stat(host).st_uid).pw_name
+            if host.startswith("/")
+            else "postgres"
+        )
+        command[1:1] = ["-u", owner]
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
