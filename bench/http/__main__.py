@@ -1,0 +1,332 @@
+"""Load benchmark of the request path: ``python -m bench.http``.
+
+Seeds tenants with 50 conversations each, serves them with gunicorn (2
+workers, production settings), drives ``GET /api/v1/conversations?limit=20``
+with wrk rotating Host and token over the tenants, and compares with a floor:
+a bare WSGI function doing the same work with psycopg (bench/http/floor.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from bench.environment import SECRET_KEY
+from bench.environment import SHIPPED
+from bench.environment import make_app
+from bench.environment import print_machine
+from bench.environment import throwaway_database
+from pilar.api.auth import issue_token
+from pilar.extensions import db
+from pilar.models import Role
+from pilar.models import TenantUser
+from pilar.passwords import hash_password
+from pilar.tenancy import provisioning
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+CONVERSATIONS = 50
+TURN_TEXT = (
+    "Hallo! Ich würde gern mein Probetraining am Donnerstag um 18 Uhr verschieben."
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    domain: str
+    schema_name: str
+    token: str
+    conversation_ids: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Result:
+    label: str
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    non_200: int
+    rss_before_mb: float
+    rss_after_mb: float
+    sample_ok: bool
+
+
+def seed(url: str, count: int) -> list[Target]:
+    """Create ``count`` tenants, a STAFF user and 50 conversations each."""
+    app = make_app(url, SHIPPED)
+    password_hash = hash_password(uuid.uuid4().hex)
+    targets = []
+    now = datetime.now(UTC)
+    with app.app_context(), psycopg.connect(url) as conn:
+        for number in range(count):
+            tenant = provisioning.create_tenant(
+                f"Bench {number}", f"bench{number}.example.com"
+            )
+            user = TenantUser(
+                tenant_id=tenant.id,
+                email=f"staff@bench{number}.example.com",
+                password_hash=password_hash,
+                role=Role.STAFF,
+            )
+            db.session.add(user)
+            db.session.commit()
+            ids = [uuid.uuid4() for _ in range(CONVERSATIONS)]
+            rows = [
+                (
+                    conversation_id,
+                    random.choice(["VOICE", "WHATSAPP", "EMAIL"]),
+                    Jsonb(
+                        [
+                            {
+                                "role": "member" if turn % 2 else "assistant",
+                                "text": TURN_TEXT,
+                            }
+                            for turn in range(6)
+                        ]
+                    ),
+                    Jsonb({"source": "bench"}),
+                    now - timedelta(minutes=index),
+                )
+                for index, conversation_id in enumerate(ids)
+            ]
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    sql.SQL(
+                        "INSERT INTO {}.conversations "
+                        "(id, channel, transcript, metadata, created_at, updated_at) "
+                        "VALUES (%s, %s, %s, %s, %s, %s)"
+                    ).format(sql.Identifier(tenant.schema_name)),
+                    [(*row, row[-1]) for row in rows],
+                )
+            conn.commit()
+            targets.append(
+                Target(
+                    tenant.domain,
+                    tenant.schema_name,
+                    issue_token(user)[0],
+                    frozenset(str(i) for i in ids),
+                )
+            )
+        db.engine.dispose()
+    return targets
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _worker_rss_mb(master: int) -> float:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    total = 0
+    for pid in children:
+        status = Path(f"/proc/{pid}/status").read_text()
+        total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+    return total / 1024
+
+
+def _start(
+    app_path: str, url: str, port: int, workers: int, threads: int
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "PILAR_SECRET_KEY": SECRET_KEY,
+        "FLASK_DEBUG": "0",
+        "PILAR_DB_POOL_SIZE": str(threads),
+        "PILAR_DB_MAX_OVERFLOW": "0",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            app_path,
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(threads),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"{app_path} did not start")
+
+
+def _get(port: int, target: Target) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/conversations?limit=20",
+        headers={"Host": target.domain, "Authorization": f"Bearer {target.token}"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.status, json.loads(response.read())
+
+
+def _sample_ok(port: int, targets: list[Target]) -> bool:
+    """Every sampled response holds 20 rows, all of its own tenant."""
+    for target in random.sample(targets, min(20, len(targets))):
+        status, body = _get(port, target)
+        ids = {item["id"] for item in body["items"]}
+        if status != 200 or len(ids) != 20 or not ids <= target.conversation_ids:
+            return False
+    return True
+
+
+def _wrk(
+    port: int, targets: list[Target], seconds: int, connections: int
+) -> tuple[float, float, float, int]:
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
+        handle.writelines(f"{t.domain} {t.token}\n" for t in targets)
+    try:
+        output = subprocess.run(
+            [
+                "wrk",
+                "--threads",
+                "2",
+                "--connections",
+                str(connections),
+                "--duration",
+                f"{seconds}s",
+                "--latency",
+                "--script",
+                str(HERE / "rotate.lua"),
+                f"http://127.0.0.1:{port}",
+                "--",
+                handle.name,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(handle.name)
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    non_200 = (
+        int(m.group(1))
+        if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output))
+        else 0
+    )
+    errors = re.search(r"Socket errors: (.*)", output)
+    if errors:
+        print(f"  wrk socket errors: {errors.group(1)}")
+    return rate, _latency(output, "50%"), _latency(output, "99%"), non_200
+
+
+def _latency(output: str, label: str) -> float:
+    value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", output).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def measure(
+    label: str, app_path: str, url: str, targets: list[Target], args: argparse.Namespace
+) -> Result:
+    port = _free_port()
+    server = _start(app_path, url, port, args.workers, args.threads)
+    try:
+        for target in targets[:4]:
+            _get(port, target)
+        rss_before = _worker_rss_mb(server.pid)
+        _wrk(port, targets, 2, args.connections)  # warm-up, not reported
+        rate, p50, p99, non_200 = _wrk(port, targets, args.seconds, args.connections)
+        rss_after = _worker_rss_mb(server.pid)
+        sample_ok = _sample_ok(port, targets)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    result = Result(label, rate, p50, p99, non_200, rss_before, rss_after, sample_ok)
+    print(
+        f"{label:<24} {rate:8.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
+        f"non-200 {non_200}  worker RSS {rss_before:6.1f} → {rss_after:6.1f} MB  "
+        f"sample {'ok' if sample_ok else 'WRONG'}"
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tenants", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+    with throwaway_database() as url:
+        print_machine(url)
+        print(
+            f"gunicorn: {args.workers} workers x {args.threads} threads (gthread); "
+            f"wrk: 2 threads, {args.connections} connections, {args.seconds} s per case"
+        )
+        started = time.perf_counter()
+        targets = seed(url, max(args.tenants))
+        print(
+            f"seeded {len(targets)} tenants x {CONVERSATIONS} conversations "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
+        floor = measure(
+            f"floor, {min(args.tenants)} tenants",
+            "bench.http.floor:app",
+            url,
+            targets[: min(args.tenants)],
+            args,
+        )
+        single = measure("pilar, 1 tenant", "wsgi:app", url, targets[:1], args)
+        results = {
+            n: measure(f"pilar, {n} tenants", "wsgi:app", url, targets[:n], args)
+            for n in args.tenants
+        }
+        smallest, largest = results[min(args.tenants)], results[max(args.tenants)]
+        print()
+        floor_ratio = smallest.requests_per_second / floor.requests_per_second
+        scale_ratio = largest.requests_per_second / single.requests_per_second
+        rss_growth = largest.rss_after_mb - single.rss_after_mb
+        print(f"pilar/floor, {min(args.tenants)} tenants: {floor_ratio:.2f} (>= 0.7)")
+        print(f"{max(args.tenants)} tenants / 1 tenant: {scale_ratio:.2f} (>= 0.9)")
+        print(
+            print(
+                f"worker RSS, {max(args.tenants)} vs 1: {rss_growth:+.1f} MB (<= +10)"
+            )
+        )
+        bad = [
+            r.label
+            for r in (floor, single, *results.values())
+            if r.non_200 or not r.sample_ok
+        ]
+        print("non-200 or foreign rows: " + (", ".join(bad) if bad else "none"))
+
+
+if __name__ == "__main__":
+    main()
