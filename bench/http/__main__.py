@@ -315,11 +315,7 @@ def main() -> None:
         rss_growth = largest.rss_after_mb - single.rss_after_mb
         print(f"pilar/floor, {min(args.tenants)} tenants: {floor_ratio:.2f} (>= 0.7)")
         print(f"{max(args.tenants)} tenants / 1 tenant: {scale_ratio:.2f} (>= 0.9)")
-        print(
-            print(
-                f"worker RSS, {max(args.tenants)} vs 1: {rss_growth:+.1f} MB (<= +10)"
-            )
-        )
+        print(f"worker RSS, {max(args.tenants)} vs 1: {rss_growth:+.1f} MB (<= +10)")
         bad = [
             r.label
             for r in (floor, single, *results.values())
