@@ -11,6 +11,7 @@ Hierarchy::
     ├── AuthenticationError        (401)
     ├── PermissionDeniedError      (403)
     │   └── TenantSuspendedError
+    ├── TooManyRequestsError       (429); ``retry_after`` in seconds
     └── TenantNotBoundError        a tenant table was used with no tenant bound (500)
 """
 
@@ -67,3 +68,13 @@ class AuthenticationError(PilarError):
     """Missing, malformed or wrong credentials (401)."""
 
     code = "unauthenticated"
+
+
+class TooManyRequestsError(PilarError):
+    """Too many attempts; the next may succeed after ``retry_after`` seconds (429)."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from flask import Flask
-from flask_smorest import Api
 
 from pilar import tenancy
 from pilar.api import auth
+from pilar.api import conversations
 from pilar.api import errors
 from pilar.api import health
+from pilar.api import integrations
+from pilar.api import me
+from pilar.api import phone_numbers
 from pilar.api import tenants
+from pilar.api import users
+from pilar.api import whatsapp_channels
+from pilar.api import workout_plans
+from pilar.api.errors import Api
 from pilar.api.platform import SECURITY_SCHEME
 
 
@@ -19,5 +26,14 @@ def init_app(app: Flask) -> None:
     api.spec.components.security_scheme("bearerAuth", auth.SECURITY_SCHEME)
     api.register_blueprint(health.blp)
     api.register_blueprint(tenants.blp)
+    api.register_blueprint(auth.blp)
+    api.register_blueprint(me.blp)
+    api.register_blueprint(users.blp)
+    integrations.register_schemas(api.spec)
+    api.register_blueprint(integrations.blp)
+    api.register_blueprint(phone_numbers.blp)
+    api.register_blueprint(whatsapp_channels.blp)
+    api.register_blueprint(conversations.blp)
+    api.register_blueprint(workout_plans.blp)
     tenancy.allow_any_host(app, health.blp.name, "api-docs")
     errors.init_app(app)

@@ -1,11 +1,14 @@
-"""Authentication on tenant hosts: signed bearer tokens bound to tenant and user.
+"""Authentication on tenant hosts: ``POST /api/v1/auth/token`` and the bearer tokens.
 
-Tenant blueprints call ``authenticate`` before each request (it also refuses
-platform hosts) and views call ``require_roles`` before they change anything.
+Tokens are signed and timestamped with ``SECRET_KEY`` (itsdangerous) and bound
+to the tenant and the user. Tenant blueprints call ``authenticate`` before each
+request (it also refuses platform hosts) and views call ``require_roles``
+before they change anything.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import uuid
 from typing import Any
@@ -14,15 +17,22 @@ import sqlalchemy as sa
 from flask import current_app
 from flask import g
 from flask import request
+from flask.views import MethodView
+from flask_smorest import Blueprint
 from itsdangerous import BadSignature
 from itsdangerous import URLSafeTimedSerializer
 
+from pilar.api.errors import error_responses
 from pilar.errors import AuthenticationError
 from pilar.errors import NotFoundError
 from pilar.errors import PermissionDeniedError
 from pilar.extensions import db
 from pilar.models import Role
 from pilar.models import TenantUser
+from pilar.schemas.auth import TokenRequestSchema
+from pilar.schemas.auth import TokenSchema
+from pilar.schemas.errors import ErrorSchema
+from pilar.services import auth as auth_service
 from pilar.tenancy import TenantRef
 from pilar.tenancy import current_tenant
 from pilar.tenancy import is_platform_request
@@ -34,15 +44,37 @@ SECURITY_SCHEME = {
     "description": "An access token from POST /api/v1/auth/token on the tenant's host.",
 }
 _SALT = "pilar.access-token"
+_REFUSED = "The bearer token is not valid."
+
+blp = Blueprint(
+    "auth",
+    __name__,
+    url_prefix="/api/v1/auth",
+    description="Signing in on a tenant host.",
+)
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
+    # Tokens signed with a key of SECRET_KEY_FALLBACKS stay valid while that
+    # key is listed, so the key can be rotated without signing everyone out.
+    fallbacks = current_app.config.get("SECRET_KEY_FALLBACKS") or []
+    if isinstance(fallbacks, str | bytes):
+        fallbacks = [fallbacks]
+    keys = [*fallbacks, current_app.config["SECRET_KEY"]]  # the last one signs
+    return URLSafeTimedSerializer(keys, salt=_SALT)
+
+
+def _password_stamp(user: TenantUser) -> str:
+    # Changes with the password hash, so a new password ends the old tokens.
+    digest = hashlib.sha256(user.password_hash.encode()).hexdigest()
+    return digest[:16]
 
 
 def issue_token(user: TenantUser) -> tuple[str, int]:
     """Return a signed access token for ``user`` and its lifetime in seconds."""
-    token = _serializer().dumps({"t": str(user.tenant_id), "u": str(user.id)})
+    token = _serializer().dumps(
+        {"t": str(user.tenant_id), "u": str(user.id), "p": _password_stamp(user)}
+    )
     return token, int(current_app.config["ACCESS_TOKEN_TTL"])
 
 
@@ -57,7 +89,7 @@ def authenticate() -> None:
     """Load the user of the request's bearer token into ``g.user``, or raise 401.
 
     The token must be unexpired, issued by this tenant, and its user must
-    still exist.
+    still exist with the password they had when it was issued.
     """
     tenant = require_tenant_host()
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -68,17 +100,18 @@ def authenticate() -> None:
             token.strip(), max_age=current_app.config["ACCESS_TOKEN_TTL"]
         )
         tenant_id, user_id = uuid.UUID(claims["t"]), uuid.UUID(claims["u"])
+        stamp = str(claims["p"])
     except (BadSignature, KeyError, TypeError, ValueError):
-        raise AuthenticationError("The bearer token is not valid.") from None
+        raise AuthenticationError(_REFUSED) from None
     if not hmac.compare_digest(tenant_id.bytes, tenant.id.bytes):
-        raise AuthenticationError("The bearer token is not valid.")
+        raise AuthenticationError(_REFUSED)
     user = db.session.scalar(
         sa.select(TenantUser).where(
             TenantUser.id == user_id, TenantUser.tenant_id == tenant.id
         )
     )
-    if user is None:
-        raise AuthenticationError("The bearer token is not valid.")
+    if user is None or not hmac.compare_digest(stamp, _password_stamp(user)):
+        raise AuthenticationError(_REFUSED)
     g.user = user
 
 
@@ -98,3 +131,45 @@ def require_roles(*roles: Role) -> TenantUser:
             f"it needs {' or '.join(role.value for role in roles)}."
         )
     return user
+
+
+@blp.before_request
+def _tenant_host_only() -> None:
+    require_tenant_host()
+
+
+@blp.route("/token")
+class Token(MethodView):
+    @blp.arguments(TokenRequestSchema)
+    @blp.response(200, TokenSchema)
+    @blp.alt_response(401, schema=ErrorSchema, description="Wrong email or password.")
+    @blp.alt_response(
+        429,
+        schema=ErrorSchema,
+        description="Too many failed sign-ins for this email.",
+        headers={
+            "Retry-After": {
+                "description": "Seconds until the email may sign in again.",
+                "schema": {"type": "integer"},
+            }
+        },
+    )
+    @error_responses(blp, 400, 413, 415)
+    def post(self, credentials: dict[str, Any]) -> dict[str, Any]:
+        """Sign in with email and password
+
+        Returns a bearer token for this tenant's API. A wrong email and a wrong
+        password get the same 401. After five failed sign-ins in a row for one
+        email, each within 15 minutes of the one before, that email is locked:
+        429 with `Retry-After`, for one minute, doubling with each further
+        failure up to an hour. A successful sign-in resets the count.
+        """
+        user = auth_service.sign_in(
+            current_tenant().id, credentials["email"], credentials["password"]
+        )
+        token, expires_in = issue_token(user)
+        return {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": expires_in,
+        }

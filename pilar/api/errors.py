@@ -1,16 +1,24 @@
-"""Every error response, in the one envelope of CONTRACT §6."""
+"""Every error response, in the one envelope of CONTRACT §6, and its OpenAPI shape."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
+from typing import TypeVar
 
+import flask_smorest
 from flask import Flask
 from flask import Response
 from flask import jsonify
+from flask import request
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import UnsupportedMediaType
 
 from pilar import errors
+from pilar.schemas.errors import ErrorSchema
 
 logger = logging.getLogger(__name__)
 
@@ -36,13 +44,77 @@ _STATUS_BY_ERROR: list[tuple[type[errors.PilarError], int]] = [
     (errors.PermissionDeniedError, 403),
     (errors.NotFoundError, 404),
     (errors.ConflictError, 409),
+    (errors.TooManyRequestsError, 429),
 ]
 
 
+_DESCRIPTIONS = {
+    400: "The body is not valid JSON.",
+    401: "No bearer token, or one that is expired, of another tenant, or of a "
+    "deleted user.",
+    403: "The user's role may not do this.",
+    404: "Not found in this tenant.",
+    409: "Conflicts with the data as it is.",
+    413: "The body is larger than 1 MiB.",
+    415: "The body is not sent as application/json.",
+}
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_API_PREFIX = "/api/"
+
+_ViewT = TypeVar("_ViewT", bound=Callable[..., object])
+
+
+class Api(flask_smorest.Api):  # type: ignore[misc]  # flask-smorest is untyped
+    """flask-smorest's ``Api``, documenting errors in our envelope."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+
+def error_responses(
+    blp: flask_smorest.Blueprint, *statuses: int
+) -> Callable[[_ViewT], _ViewT]:
+    """Document the error ``statuses`` a view answers with, in the envelope."""
+
+    def decorate(view: _ViewT) -> _ViewT:
+        for status in statuses:
+            view = blp.alt_response(
+                status, schema=ErrorSchema, description=_DESCRIPTIONS[status]
+            )(view)
+        return view
+
+    return decorate
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(check_request_body)
     # Registered after flask-smorest's own handler, which it replaces.
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(errors.PilarError, handle_pilar_error)
+    app.register_error_handler(RecursionError, handle_recursion_error)
+    app.register_error_handler(DataError, handle_data_error)
+
+
+def check_request_body() -> None:
+    """Refuse an API request body that is not JSON (415) or is too large (413).
+
+    The parser would otherwise ignore a body that is not JSON and answer as if
+    none had been sent: a PATCH would succeed having changed nothing.
+    """
+    if request.method not in _BODY_METHODS or not request.path.startswith(_API_PREFIX):
+        return
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if not (request.content_length or chunked):
+        return
+    if not request.is_json:
+        raise UnsupportedMediaType(
+            "Send the request body as JSON, with Content-Type: application/json."
+        )
+    limit = request.max_content_length
+    if chunked and limit is not None and len(request.get_data(cache=True)) >= limit:
+        # Werkzeug stops reading a body of unknown length at the limit rather
+        # than refusing it, which would leave a truncated body to parse.
+        raise RequestEntityTooLarge()
 
 
 def envelope(
@@ -62,9 +134,26 @@ def handle_pilar_error(error: errors.PilarError) -> Response:
             response = envelope(status, error.code, error.message, error.errors)
             if status == 401:
                 response.headers["WWW-Authenticate"] = "Bearer"
+            if isinstance(error, errors.TooManyRequestsError):
+                response.headers["Retry-After"] = str(error.retry_after)
             return response
     logger.error("Unexpected service error", exc_info=error)
     return envelope(500, "internal_error", "The server failed to answer this request.")
+
+
+def handle_recursion_error(error: RecursionError) -> Response:
+    # Python's json module recurses once per nesting level, so a body nested
+    # some thousands of levels deep exhausts the stack while it is decoded.
+    logger.warning("Refused a request nested too deeply to decode")
+    return envelope(400, "bad_request", "The request body is nested too deeply.")
+
+
+def handle_data_error(error: DataError) -> Response:
+    # The last line of defence for values that passed validation but that
+    # PostgreSQL cannot store (a NUL character in text, say); the driver's
+    # message may quote the value, so it is neither returned nor logged.
+    logger.warning("Refused a value the database cannot store")
+    return envelope(422, "validation_error", "A value in the request cannot be stored.")
 
 
 def handle_http_exception(error: HTTPException) -> Response:
@@ -77,6 +166,10 @@ def handle_http_exception(error: HTTPException) -> Response:
     field_errors = _flatten(data.get("messages") or data.get("errors"))
     if status == 422:
         message = "The request is not valid."
+    elif status == 413:
+        message = "The request body is larger than 1 MiB."
+    elif status == 400 and field_errors and "json" in field_errors:
+        message = "The request body is not valid JSON."
     response = envelope(
         status, _HTTP_CODES.get(status, "http_error"), message, field_errors
     )

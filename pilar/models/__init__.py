@@ -13,6 +13,7 @@ from pilar.models.enums import TenantIntegrationType
 from pilar.models.enums import TenantStatus
 from pilar.models.enums import WhatsAppStatus
 from pilar.models.integrations import TenantIntegration
+from pilar.models.login_failures import LoginFailure
 from pilar.models.numbers import ClaimedNumber
 from pilar.models.phone_numbers import PhoneNumber
 from pilar.models.tenants import Tenant
@@ -24,6 +25,7 @@ __all__ = [
     "Channel",
     "ClaimedNumber",
     "Conversation",
+    "LoginFailure",
     "NumberKind",
     "PhoneNumber",
     "PhoneStatus",

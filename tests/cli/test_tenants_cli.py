@@ -146,6 +146,7 @@ def test_revision_writes_a_new_tenant_migration(database_url, tmp_path):
 
 
 def test_shell_offers_db_models_and_tenant_scope(app):
-    context = app.make_shell_context()
+    with app.app_context():  # as `flask shell` has
+        context = app.make_shell_context()
     assert context["db"] is db
     assert {"Tenant", "Conversation", "WorkoutPlan", "tenant_scope"} <= set(context)

@@ -1,0 +1,129 @@
+"""``/api/v1/integrations``: the integrations of a tenant, one per type."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apispec import APISpec
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from pilar.api.auth import SECURITY
+from pilar.api.auth import authenticate
+from pilar.api.auth import current_user
+from pilar.api.auth import require_roles
+from pilar.api.errors import error_responses
+from pilar.models import Role
+from pilar.models import TenantIntegration
+from pilar.models import TenantIntegrationType
+from pilar.schemas.integrations import CONFIG_SCHEMAS
+from pilar.schemas.integrations import IntegrationPageSchema
+from pilar.schemas.integrations import IntegrationPutSchema
+from pilar.schemas.integrations import IntegrationSchema
+from pilar.schemas.integrations import load_config
+from pilar.schemas.pagination import PageArgsSchema
+from pilar.services import integrations as integration_service
+from pilar.services.pagination import Page
+
+blp = Blueprint(
+    "integrations",
+    __name__,
+    url_prefix="/api/v1/integrations",
+    description="The tenant's integrations, one per type: OWNER and ADMIN only. "
+    "Secrets are write-only: responses list them in `secrets_set`.",
+)
+blp.before_request(authenticate)
+
+# The path names a type in lower case; any other value matches no route (404).
+_TYPES = ", ".join(type_.value.lower() for type_ in TenantIntegrationType)
+_TYPE_RULE = f"/<any({_TYPES}):type_name>"
+
+
+@blp.before_request
+def _owners_and_admins_only() -> None:
+    # Before the body is read, so a STAFF user gets 403 whatever they send.
+    require_roles(Role.OWNER, Role.ADMIN)
+
+
+def register_schemas(spec: APISpec) -> None:
+    """Add each type's config schema to the OpenAPI components."""
+    for type_, schema in CONFIG_SCHEMAS.items():
+        name = "".join(part.capitalize() for part in type_.value.split("_"))
+        spec.components.schema(f"{name}Config", schema=schema)
+
+
+def _present(integration: TenantIntegration) -> dict[str, Any]:
+    return {
+        "id": integration.id,
+        "type": integration.type,
+        "config": integration_service.public_config(integration),
+        "active": integration.active,
+        "secrets_set": integration_service.secrets_set(integration),
+        "created_at": integration.created_at,
+        "updated_at": integration.updated_at,
+    }
+
+
+@blp.route("")
+class Integrations(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, IntegrationPageSchema)
+    @error_responses(blp, 401, 403)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """List the integrations that are set up, newest first"""
+        page: Page[TenantIntegration] = integration_service.list_integrations(
+            current_user().tenant_id, **args
+        )
+        return {
+            "items": [_present(item) for item in page.items],
+            "next_cursor": page.next_cursor,
+        }
+
+
+@blp.route(_TYPE_RULE)
+class IntegrationsByType(MethodView):
+    @blp.doc(security=SECURITY)
+    @blp.response(200, IntegrationSchema)
+    @error_responses(blp, 401, 403, 404)
+    def get(self, type_name: str) -> dict[str, Any]:
+        """Show an integration
+
+        404 when the type is unknown or not set up.
+        """
+        return _present(
+            integration_service.get_integration(
+                current_user().tenant_id, TenantIntegrationType[type_name.upper()]
+            )
+        )
+
+    @blp.doc(security=SECURITY)
+    @blp.arguments(IntegrationPutSchema)
+    @blp.response(200, IntegrationSchema, description="Replaced.")
+    @blp.alt_response(
+        201, schema=IntegrationSchema, description="Created.", success=True
+    )
+    @error_responses(blp, 400, 401, 403, 404, 409, 413, 415)
+    def put(self, data: dict[str, Any], type_name: str) -> tuple[dict[str, Any], int]:
+        """Set up or replace an integration
+
+        `config` follows the type's schema (MagiclineConfig, FitogramConfig,
+        GoogleCalendarConfig, CsvConfig); unknown keys get 422. Secrets that
+        are omitted keep their stored values (a required one must be set
+        once); an optional one set to null is removed.
+        """
+        type_ = TenantIntegrationType[type_name.upper()]
+        config = load_config(type_, data["config"])
+        integration, created = integration_service.put_integration(
+            current_user().tenant_id, type_, config=config, active=data["active"]
+        )
+        return _present(integration), 201 if created else 200
+
+    @blp.doc(security=SECURITY)
+    @blp.response(204)
+    @error_responses(blp, 401, 403, 404)
+    def delete(self, type_name: str) -> None:
+        """Remove an integration and its secrets"""
+        integration_service.delete_integration(
+            current_user().tenant_id, TenantIntegrationType[type_name.upper()]
+        )

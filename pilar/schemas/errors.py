@@ -1,0 +1,22 @@
+"""The error envelope of CONTRACT §6, for the OpenAPI document."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields
+
+
+class ErrorSchema(ma.Schema):
+    code = fields.String(
+        metadata={
+            "description": "Stable snake_case machine code, e.g. `validation_error`."
+        }
+    )
+    status = fields.Integer(metadata={"description": "The HTTP status."})
+    message = fields.String(metadata={"description": "What went wrong, for people."})
+    errors = fields.Dict(
+        metadata={
+            "description": "Field name → list of messages (nested for objects); "
+            "present on validation errors."
+        }
+    )

@@ -1,0 +1,159 @@
+"""A tenant's integrations (Magicline, Fitogram, Google Calendar, CSV): one per type.
+
+Configs arrive validated; their secrets are encrypted before they are stored
+(``pilar.secrets``) and never leave this module in plain text.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from pilar import secrets
+from pilar.errors import ConflictError
+from pilar.errors import NotFoundError
+from pilar.errors import ValidationError
+from pilar.extensions import db
+from pilar.models import TenantIntegration
+from pilar.models import TenantIntegrationType
+from pilar.services.pagination import Page
+from pilar.services.pagination import paginate
+
+# The † keys of CONTRACT §5, as dotted paths into each type's config.
+SECRET_KEYS: dict[TenantIntegrationType, tuple[str, ...]] = {
+    TenantIntegrationType.MAGICLINE: ("api_key",),
+    TenantIntegrationType.FITOGRAM: ("api_key",),
+    TenantIntegrationType.GOOGLE_CALENDAR: (
+        "service_account.private_key",
+        "service_account.private_key_id",
+    ),
+    TenantIntegrationType.CSV: (),
+}
+REQUIRED_SECRET_KEYS: dict[TenantIntegrationType, tuple[str, ...]] = {
+    TenantIntegrationType.MAGICLINE: ("api_key",),
+    TenantIntegrationType.FITOGRAM: (),
+    TenantIntegrationType.GOOGLE_CALENDAR: ("service_account.private_key",),
+    TenantIntegrationType.CSV: (),
+}
+
+
+def list_integrations(
+    tenant_id: uuid.UUID, *, limit: int, cursor: str | None = None
+) -> Page[TenantIntegration]:
+    statement = sa.select(TenantIntegration).where(
+        TenantIntegration.tenant_id == tenant_id
+    )
+    return paginate(
+        db.session, statement, TenantIntegration, limit=limit, cursor=cursor
+    )
+
+
+def get_integration(
+    tenant_id: uuid.UUID, type_: TenantIntegrationType
+) -> TenantIntegration:
+    integration = _find(tenant_id, type_)
+    if integration is None:
+        raise NotFoundError(f"The {type_.value} integration is not set up.")
+    return integration
+
+
+def put_integration(
+    tenant_id: uuid.UUID,
+    type_: TenantIntegrationType,
+    *,
+    config: dict[str, Any],
+    active: bool,
+) -> tuple[TenantIntegration, bool]:
+    """Create or replace the tenant's integration of ``type_``; commits.
+
+    Secrets that ``config`` omits are kept from the stored config; one set to
+    ``None`` is removed. Returns the integration and whether it was created.
+    Raises ``ValidationError`` when a required secret is set nowhere.
+    """
+    try:
+        return _put(tenant_id, type_, config, active)
+    except IntegrityError:
+        # Another request created it between our read and our insert:
+        # replace what it stored instead.
+        db.session.rollback()
+    try:
+        return _put(tenant_id, type_, config, active)
+    except IntegrityError:
+        db.session.rollback()
+        raise ConflictError(
+            f"The {type_.value} integration changed while it was saved; try again."
+        ) from None
+
+
+def delete_integration(tenant_id: uuid.UUID, type_: TenantIntegrationType) -> None:
+    """Delete the tenant's integration of ``type_`` and its secrets; commits."""
+    db.session.delete(get_integration(tenant_id, type_))
+    db.session.commit()
+
+
+def public_config(integration: TenantIntegration) -> dict[str, Any]:
+    """Return the integration's config without its secrets."""
+    return secrets.redact_secrets(integration.config, SECRET_KEYS[integration.type])
+
+
+def secrets_set(integration: TenantIntegration) -> list[str]:
+    """Return the paths of the integration's secrets that have a value."""
+    return secrets.secrets_set(integration.config, SECRET_KEYS[integration.type])
+
+
+def _put(
+    tenant_id: uuid.UUID,
+    type_: TenantIntegrationType,
+    config: dict[str, Any],
+    active: bool,
+) -> tuple[TenantIntegration, bool]:
+    # The row lock makes concurrent PUTs replace one after the other, each
+    # merging the secrets the one before it stored.
+    integration = _find(tenant_id, type_, for_update=True)
+    old = integration.config if integration is not None else {}
+    keys = SECRET_KEYS[type_]
+    stored = secrets.merge_secrets(secrets.encrypt_secrets(config, keys), old, keys)
+    _require_secrets(type_, stored)
+    created = integration is None
+    if integration is None:
+        integration = TenantIntegration(tenant_id=tenant_id, type=type_)
+        db.session.add(integration)
+    integration.config = stored
+    integration.active = active
+    db.session.commit()
+    return integration, created
+
+
+def _find(
+    tenant_id: uuid.UUID, type_: TenantIntegrationType, *, for_update: bool = False
+) -> TenantIntegration | None:
+    statement = sa.select(TenantIntegration).where(
+        TenantIntegration.tenant_id == tenant_id, TenantIntegration.type == type_
+    )
+    if for_update:
+        statement = statement.with_for_update().execution_options(
+            populate_existing=True
+        )
+    return db.session.scalar(statement)
+
+
+def _require_secrets(type_: TenantIntegrationType, stored: dict[str, Any]) -> None:
+    required = REQUIRED_SECRET_KEYS[type_]
+    present = set(secrets.secrets_set(stored, required))
+    errors: dict[str, Any] = {}
+    for path in required:
+        if path in present:
+            continue
+        *parents, leaf = path.split(".")
+        node = errors
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = ["Missing data for required field."]
+    if errors:
+        raise ValidationError(
+            f"The {type_.value} config lacks a required secret.",
+            errors={"config": errors},
+        )
