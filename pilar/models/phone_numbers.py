@@ -13,6 +13,9 @@ from pilar.models.base import TenantModel
 from pilar.models.base import TimestampMixin
 from pilar.models.enums import PhoneStatus
 
+# Keys of ``sip_credentials`` kept encrypted at rest and never shown (pilar.secrets).
+SIP_SECRET_KEYS = ("password",)
+
 
 class PhoneNumber(IdMixin, TimestampMixin, TenantModel):
     __tablename__ = "phone_numbers"

@@ -13,6 +13,10 @@ from pilar.models.base import TenantModel
 from pilar.models.base import TimestampMixin
 from pilar.models.enums import WhatsAppStatus
 
+# Keys of ``wa_cloud_api_config`` kept encrypted at rest and never shown
+# (pilar.secrets).
+WA_CLOUD_API_SECRET_KEYS = ("access_token",)
+
 
 class WhatsAppChannel(IdMixin, TimestampMixin, TenantModel):
     __tablename__ = "whatsapp_channels"

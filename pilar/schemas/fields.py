@@ -1,0 +1,182 @@
+"""Fields shared by the tenant API's schemas: text, times, numbers, hosts, JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import phonenumbers
+from marshmallow import fields
+
+# Characters people write phone numbers with; anything else (letters, which
+# libphonenumber would read as keypad digits, or "ext.") is refused outright.
+_PHONE_CHARS_RE = re.compile(r"\+[0-9 ().-]{1,30}", re.ASCII)
+_HOST_LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.ASCII)
+_JSON_MAX_DEPTH = 64
+
+
+def is_storable(text: str) -> bool:
+    """Tell whether PostgreSQL can store ``text`` in a text or jsonb column.
+
+    It refuses NUL characters, and unpaired surrogates (which JSON escapes
+    such as ``"\\ud800"`` produce) cannot be encoded as UTF-8.
+    """
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class Text(fields.String):
+    """A string the database can store."""
+
+    default_error_messages = {  # noqa: RUF012  # marshmallow merges these per class
+        "unstorable": "Must not contain NUL characters or unpaired surrogates."
+    }
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not is_storable(text):
+            raise self.make_error("unstorable")
+        return text
+
+
+class UTCDateTime(fields.AwareDateTime):
+    """An ISO 8601 date and time with a time zone, loaded in UTC; naive ones fail."""
+
+    default_error_messages = {  # noqa: RUF012  # marshmallow merges these per class
+        "out_of_range": "Must lie between the years 1 and 9999 in UTC."
+    }
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> dt.datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(dt.UTC)
+        except OverflowError:
+            raise self.make_error("out_of_range") from None
+
+
+class E164Number(Text):
+    """A phone number that libphonenumber judges valid, loaded in E.164 form.
+
+    Spaces, dots, hyphens and parentheses between the digits are accepted and
+    dropped: ``"+49 30 901820"`` loads as ``"+4930901820"``.
+    """
+
+    default_error_messages = {  # noqa: RUF012  # marshmallow merges these per class
+        "invalid_number": "Must be a valid phone number in E.164 form, "
+        "such as +4930901820."
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {
+            "description": "E.164: `+`, country code and number, at most 15 digits.",
+            "example": "+4930901820",
+            **kwargs.pop("metadata", {}),
+        }
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not _PHONE_CHARS_RE.fullmatch(text):
+            raise self.make_error("invalid_number")
+        try:
+            number = phonenumbers.parse(text, None)
+        except phonenumbers.NumberParseException:
+            raise self.make_error("invalid_number") from None
+        if not phonenumbers.is_valid_number(number):
+            raise self.make_error("invalid_number")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class HostName(Text):
+    """An RFC 1123 host name of two labels or more, or an IP address; lower-cased."""
+
+    default_error_messages = {  # noqa: RUF012  # marshmallow merges these per class
+        "invalid_host": "Must be a host name such as sip.example.com, or an IP address."
+    }
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return str(ipaddress.ip_address(text))
+        except ValueError:
+            pass
+        host = text.lower().removesuffix(".")
+        labels = host.split(".")
+        if (
+            len(host) > 253
+            or len(labels) < 2
+            or not all(_HOST_LABEL_RE.fullmatch(label) for label in labels)
+            or labels[-1].isdigit()
+        ):
+            raise self.make_error("invalid_host")
+        return host
+
+
+class JSONObject(fields.Dict):
+    """A JSON object that the database can store as it is.
+
+    Refuses what jsonb cannot hold (NaN, infinities, NUL characters, unpaired
+    surrogates) and nesting deeper than 64 levels.
+    """
+
+    default_error_messages = {  # noqa: RUF012  # marshmallow merges these per class
+        "unstorable": "Must not contain NaN, infinities, NUL characters "
+        "or unpaired surrogates.",
+        "too_deep": f"Must not be nested deeper than {_JSON_MAX_DEPTH} levels.",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(keys=fields.String(), **kwargs)
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> dict[str, Any]:
+        # marshmallow's Mapping._deserialize is untyped.
+        loaded: dict[str, Any] = super()._deserialize(  # type: ignore[no-untyped-call]
+            value, attr, data, **kwargs
+        )
+        problem = json_problem(loaded)
+        if problem is not None:
+            raise self.make_error(problem)
+        return loaded
+
+
+def json_problem(document: Any) -> str | None:
+    """Return why jsonb cannot store ``document`` as it is, or None if it can.
+
+    Walks the document iteratively, so no nesting depth can exhaust the stack.
+    """
+    pending: list[tuple[Any, int]] = [(document, 0)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > _JSON_MAX_DEPTH:
+            return "too_deep"
+        if isinstance(node, str):
+            if not is_storable(node):
+                return "unstorable"
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                return "unstorable"
+        elif isinstance(node, Mapping):
+            pending.extend((key, depth + 1) for key in node)
+            pending.extend((item, depth + 1) for item in node.values())
+        elif isinstance(node, list):
+            pending.extend((item, depth + 1) for item in node)
+    return None

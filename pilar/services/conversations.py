@@ -1,0 +1,123 @@
+"""The tenant's conversations and their transcripts, appended to atomically."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+from pilar.errors import NotFoundError
+from pilar.extensions import db
+from pilar.models import Channel
+from pilar.models import Conversation
+from pilar.services.pagination import Page
+from pilar.services.pagination import paginate
+
+
+def list_conversations(
+    *,
+    channel: Channel | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    limit: int,
+    cursor: str | None = None,
+) -> Page[Conversation]:
+    """Return a page of conversations, newest first.
+
+    ``since`` is inclusive and ``until`` exclusive, both on ``created_at``.
+    """
+    statement = sa.select(Conversation)
+    if channel is not None:
+        statement = statement.where(Conversation.channel == channel)
+    if since is not None:
+        statement = statement.where(Conversation.created_at >= since)
+    if until is not None:
+        statement = statement.where(Conversation.created_at < until)
+    return paginate(db.session, statement, Conversation, limit=limit, cursor=cursor)
+
+
+def get_conversation(conversation_id: uuid.UUID) -> Conversation:
+    conversation = db.session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise NotFoundError(f"Conversation {str(conversation_id)!r} does not exist.")
+    return conversation
+
+
+def create_conversation(
+    *,
+    channel: Channel,
+    transcript: Iterable[Mapping[str, Any]] = (),
+    metadata: Mapping[str, Any] | None = None,
+) -> Conversation:
+    """Create a conversation; commits."""
+    conversation = Conversation(
+        channel=channel,
+        transcript=[_stored_turn(turn) for turn in transcript],
+        metadata_=dict(metadata or {}),
+    )
+    db.session.add(conversation)
+    db.session.commit()
+    return conversation
+
+
+def update_conversation(
+    conversation_id: uuid.UUID, changes: Mapping[str, Any]
+) -> Conversation:
+    """Apply ``changes`` (any of channel, transcript, metadata); commits.
+
+    ``transcript`` and ``metadata`` replace the stored values whole.
+    """
+    conversation = get_conversation(conversation_id)
+    if "channel" in changes:
+        conversation.channel = changes["channel"]
+    if "transcript" in changes:
+        conversation.transcript = [_stored_turn(turn) for turn in changes["transcript"]]
+    if "metadata" in changes:
+        conversation.metadata_ = dict(changes["metadata"])
+    db.session.commit()
+    return conversation
+
+
+def delete_conversation(conversation_id: uuid.UUID) -> None:
+    """Delete the conversation; commits."""
+    conversation = get_conversation(conversation_id)
+    db.session.delete(conversation)
+    db.session.commit()
+
+
+def append_turn(conversation_id: uuid.UUID, turn: Mapping[str, Any]) -> Conversation:
+    """Append ``turn`` to the transcript in one UPDATE; commits.
+
+    The database concatenates, so concurrent appends never lose a turn (a
+    read-modify-write in Python would). A turn without ``at`` is stamped now.
+    """
+    stored = _stored_turn({"at": dt.datetime.now(dt.UTC), **turn})
+    statement = (
+        sa.update(Conversation)
+        .where(Conversation.id == conversation_id)
+        .values(
+            transcript=Conversation.transcript.op("||", return_type=JSONB)(
+                sa.func.jsonb_build_array(sa.bindparam("turn", stored, type_=JSONB))
+            )
+        )
+        .returning(Conversation)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    conversation = db.session.scalars(statement).one_or_none()
+    if conversation is None:
+        raise NotFoundError(f"Conversation {str(conversation_id)!r} does not exist.")
+    db.session.commit()
+    return conversation
+
+
+def _stored_turn(turn: Mapping[str, Any]) -> dict[str, Any]:
+    stored = {"role": turn["role"], "text": turn["text"]}
+    at = turn.get("at")
+    if at is not None:
+        stored["at"] = at.astimezone(dt.UTC).isoformat()
+    return stored

@@ -1,0 +1,105 @@
+"""Claiming and releasing numbers in the public index, for the current tenant.
+
+A number is claimed in the same transaction as the tenant row that holds it,
+so both commit or neither does. The index's primary key (kind, value) is what
+makes a number unique across every tenant: of two transactions claiming one
+number, the second waits for the first and fails if it commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import OperationalError
+
+from pilar.errors import ConflictError
+from pilar.extensions import db
+from pilar.models import ClaimedNumber
+from pilar.models import NumberKind
+from pilar.tenancy import current_tenant
+
+_LABELS = {
+    NumberKind.PHONE: "Phone number",
+    NumberKind.WHATSAPP: "WhatsApp number",
+    NumberKind.WHATSAPP_PHONE_NUMBER_ID: "WhatsApp phone_number_id",
+}
+
+
+def claim_number(
+    kind: NumberKind, value: str, owner_id: uuid.UUID, *, field: str
+) -> None:
+    """Claim ``value`` for the tenant row ``owner_id`` in the open transaction.
+
+    Flushes at once, so a number that any tenant holds raises
+    ``ConflictError`` here, after rolling the session back; the error names
+    ``field`` (dotted for a key of a nested object). The claim lasts only if
+    the caller commits.
+    """
+    db.session.add(
+        ClaimedNumber(
+            kind=kind, value=value, tenant_id=current_tenant().id, owner_id=owner_id
+        )
+    )
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise ConflictError(
+            f"{_LABELS[kind]} {value!r} is already in use.",
+            errors=_field_errors(field, "Already in use."),
+        ) from None
+    except OperationalError as error:
+        if not isinstance(error.orig, psycopg.errors.DeadlockDetected):
+            raise
+        # Two transactions each freeing the number the other claims (say, two
+        # channels swapping numbers at once): PostgreSQL aborts one of them.
+        db.session.rollback()
+        raise ConflictError(
+            f"{_LABELS[kind]} {value!r} is being changed by another request; "
+            "try again.",
+            errors=_field_errors(field, "Being changed by another request."),
+        ) from None
+
+
+def _field_errors(field: str, message: str) -> dict[str, Any]:
+    # A dotted field names a key of a nested object, as marshmallow reports it.
+    errors: dict[str, Any] = {}
+    node = errors
+    *parents, leaf = field.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = [message]
+    return errors
+
+
+def release_number(kind: NumberKind, value: str, owner_id: uuid.UUID) -> None:
+    """Free ``value`` in the open transaction, if ``owner_id`` holds it."""
+    db.session.execute(
+        sa.delete(ClaimedNumber).where(
+            ClaimedNumber.kind == kind,
+            ClaimedNumber.value == value,
+            ClaimedNumber.tenant_id == current_tenant().id,
+            ClaimedNumber.owner_id == owner_id,
+        )
+    )
+
+
+def change_number(
+    kind: NumberKind,
+    old: str | None,
+    new: str | None,
+    owner_id: uuid.UUID,
+    *,
+    field: str,
+) -> None:
+    """Move ``owner_id``'s claim from ``old`` to ``new`` (either may be None)."""
+    if old == new:
+        return
+    if old is not None:
+        release_number(kind, old, owner_id)
+    if new is not None:
+        claim_number(kind, new, owner_id, field=field)

@@ -1,0 +1,110 @@
+"""The tenant's phone numbers: claimed across tenants, SIP secrets encrypted at rest."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from pilar.errors import NotFoundError
+from pilar.errors import ValidationError
+from pilar.extensions import db
+from pilar.models import NumberKind
+from pilar.models import PhoneNumber
+from pilar.models import PhoneStatus
+from pilar.models.phone_numbers import SIP_SECRET_KEYS
+from pilar.secrets import encrypt_secrets
+from pilar.secrets import merge_secrets
+from pilar.services.numbers import change_number
+from pilar.services.numbers import claim_number
+from pilar.services.numbers import release_number
+from pilar.services.pagination import Page
+from pilar.services.pagination import paginate
+
+
+def list_phone_numbers(*, limit: int, cursor: str | None = None) -> Page[PhoneNumber]:
+    return paginate(
+        db.session, sa.select(PhoneNumber), PhoneNumber, limit=limit, cursor=cursor
+    )
+
+
+def get_phone_number(phone_number_id: uuid.UUID) -> PhoneNumber:
+    phone_number = db.session.get(PhoneNumber, phone_number_id)
+    if phone_number is None:
+        raise NotFoundError(f"Phone number {str(phone_number_id)!r} does not exist.")
+    return phone_number
+
+
+def create_phone_number(
+    *, number: str, sip_credentials: Mapping[str, Any] | None = None
+) -> PhoneNumber:
+    """Create a PENDING phone number and claim ``number``; commits.
+
+    Raises ``ConflictError`` when any tenant holds the number already.
+    """
+    phone_number = PhoneNumber(
+        id=uuid.uuid4(),
+        number=number,
+        sip_credentials=_stored_credentials(sip_credentials, None),
+        status=PhoneStatus.PENDING,
+    )
+    claim_number(NumberKind.PHONE, number, phone_number.id, field="number")
+    db.session.add(phone_number)
+    db.session.commit()
+    return phone_number
+
+
+def update_phone_number(
+    phone_number_id: uuid.UUID, changes: Mapping[str, Any]
+) -> PhoneNumber:
+    """Apply ``changes`` (any of number, sip_credentials, status); commits.
+
+    ``sip_credentials`` replaces the stored object, but a password it omits
+    keeps the stored one. A new number is claimed and the old one freed.
+    """
+    phone_number = get_phone_number(phone_number_id)
+    if "sip_credentials" in changes:
+        phone_number.sip_credentials = _stored_credentials(
+            changes["sip_credentials"], phone_number.sip_credentials
+        )
+    if "number" in changes:
+        change_number(
+            NumberKind.PHONE,
+            phone_number.number,
+            changes["number"],
+            phone_number.id,
+            field="number",
+        )
+        phone_number.number = changes["number"]
+    if "status" in changes:
+        phone_number.status = changes["status"]
+    db.session.commit()
+    return phone_number
+
+
+def delete_phone_number(phone_number_id: uuid.UUID) -> None:
+    """Delete the phone number and free it for every tenant; commits."""
+    phone_number = get_phone_number(phone_number_id)
+    release_number(NumberKind.PHONE, phone_number.number, phone_number.id)
+    db.session.delete(phone_number)
+    db.session.commit()
+
+
+def _stored_credentials(
+    given: Mapping[str, Any] | None, stored: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    if given is None:
+        return None
+    credentials = merge_secrets(
+        encrypt_secrets(given, SIP_SECRET_KEYS), stored or {}, SIP_SECRET_KEYS
+    )
+    if credentials.get("password") is None:
+        raise ValidationError(
+            "SIP credentials need a password.",
+            errors={
+                "sip_credentials": {"password": ["Missing data for required field."]}
+            },
+        )
+    return credentials

@@ -1,0 +1,144 @@
+"""The tenant's WhatsApp channels: numbers and Cloud API ids claimed across tenants."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from pilar.errors import NotFoundError
+from pilar.errors import ValidationError
+from pilar.extensions import db
+from pilar.models import NumberKind
+from pilar.models import WhatsAppChannel
+from pilar.models import WhatsAppStatus
+from pilar.models.whatsapp_channels import WA_CLOUD_API_SECRET_KEYS
+from pilar.secrets import encrypt_secrets
+from pilar.secrets import merge_secrets
+from pilar.services.numbers import change_number
+from pilar.services.numbers import claim_number
+from pilar.services.numbers import release_number
+from pilar.services.pagination import Page
+from pilar.services.pagination import paginate
+
+_PHONE_NUMBER_ID_FIELD = "wa_cloud_api_config.phone_number_id"
+
+
+def list_whatsapp_channels(
+    *, limit: int, cursor: str | None = None
+) -> Page[WhatsAppChannel]:
+    return paginate(
+        db.session,
+        sa.select(WhatsAppChannel),
+        WhatsAppChannel,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+def get_whatsapp_channel(channel_id: uuid.UUID) -> WhatsAppChannel:
+    channel = db.session.get(WhatsAppChannel, channel_id)
+    if channel is None:
+        raise NotFoundError(f"WhatsApp channel {str(channel_id)!r} does not exist.")
+    return channel
+
+
+def create_whatsapp_channel(
+    *, wa_number: str, wa_cloud_api_config: Mapping[str, Any] | None = None
+) -> WhatsAppChannel:
+    """Create a PENDING channel and claim its number and phone_number_id; commits.
+
+    Raises ``ConflictError`` when any tenant holds either of them already.
+    """
+    config = _stored_config(wa_cloud_api_config, None)
+    channel = WhatsAppChannel(
+        id=uuid.uuid4(),
+        wa_number=wa_number,
+        wa_cloud_api_config=config,
+        status=WhatsAppStatus.PENDING,
+    )
+    claim_number(NumberKind.WHATSAPP, wa_number, channel.id, field="wa_number")
+    if config is not None:
+        claim_number(
+            NumberKind.WHATSAPP_PHONE_NUMBER_ID,
+            config["phone_number_id"],
+            channel.id,
+            field=_PHONE_NUMBER_ID_FIELD,
+        )
+    db.session.add(channel)
+    db.session.commit()
+    return channel
+
+
+def update_whatsapp_channel(
+    channel_id: uuid.UUID, changes: Mapping[str, Any]
+) -> WhatsAppChannel:
+    """Apply ``changes`` (any of wa_number, wa_cloud_api_config, status); commits.
+
+    ``wa_cloud_api_config`` replaces the stored object, but an access token it
+    omits keeps the stored one. New numbers and ids are claimed, old ones freed.
+    """
+    channel = get_whatsapp_channel(channel_id)
+    if "wa_cloud_api_config" in changes:
+        old_config = channel.wa_cloud_api_config
+        new_config = _stored_config(changes["wa_cloud_api_config"], old_config)
+        change_number(
+            NumberKind.WHATSAPP_PHONE_NUMBER_ID,
+            _phone_number_id(old_config),
+            _phone_number_id(new_config),
+            channel.id,
+            field=_PHONE_NUMBER_ID_FIELD,
+        )
+        channel.wa_cloud_api_config = new_config
+    if "wa_number" in changes:
+        change_number(
+            NumberKind.WHATSAPP,
+            channel.wa_number,
+            changes["wa_number"],
+            channel.id,
+            field="wa_number",
+        )
+        channel.wa_number = changes["wa_number"]
+    if "status" in changes:
+        channel.status = changes["status"]
+    db.session.commit()
+    return channel
+
+
+def delete_whatsapp_channel(channel_id: uuid.UUID) -> None:
+    """Delete the channel and free its number and phone_number_id; commits."""
+    channel = get_whatsapp_channel(channel_id)
+    release_number(NumberKind.WHATSAPP, channel.wa_number, channel.id)
+    phone_number_id = _phone_number_id(channel.wa_cloud_api_config)
+    if phone_number_id is not None:
+        release_number(NumberKind.WHATSAPP_PHONE_NUMBER_ID, phone_number_id, channel.id)
+    db.session.delete(channel)
+    db.session.commit()
+
+
+def _phone_number_id(config: Mapping[str, Any] | None) -> str | None:
+    return None if config is None else config.get("phone_number_id")
+
+
+def _stored_config(
+    given: Mapping[str, Any] | None, stored: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    if given is None:
+        return None
+    config = merge_secrets(
+        encrypt_secrets(given, WA_CLOUD_API_SECRET_KEYS),
+        stored or {},
+        WA_CLOUD_API_SECRET_KEYS,
+    )
+    if config.get("access_token") is None:
+        raise ValidationError(
+            "The WhatsApp Cloud API configuration needs an access token.",
+            errors={
+                "wa_cloud_api_config": {
+                    "access_token": ["Missing data for required field."]
+                }
+            },
+        )
+    return config

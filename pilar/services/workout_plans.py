@@ -1,0 +1,62 @@
+"""The tenant's workout plans, optionally for one member each."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from pilar.errors import NotFoundError
+from pilar.extensions import db
+from pilar.models import WorkoutPlan
+from pilar.services.pagination import Page
+from pilar.services.pagination import paginate
+
+
+def list_workout_plans(
+    *, user_id: str | None = None, limit: int, cursor: str | None = None
+) -> Page[WorkoutPlan]:
+    """Return a page of workout plans, newest first; ``user_id`` filters exactly."""
+    statement = sa.select(WorkoutPlan)
+    if user_id is not None:
+        statement = statement.where(WorkoutPlan.user_id == user_id)
+    return paginate(db.session, statement, WorkoutPlan, limit=limit, cursor=cursor)
+
+
+def get_workout_plan(workout_plan_id: uuid.UUID) -> WorkoutPlan:
+    workout_plan = db.session.get(WorkoutPlan, workout_plan_id)
+    if workout_plan is None:
+        raise NotFoundError(f"Workout plan {str(workout_plan_id)!r} does not exist.")
+    return workout_plan
+
+
+def create_workout_plan(
+    *, plan: Mapping[str, Any], user_id: str | None = None
+) -> WorkoutPlan:
+    """Create a workout plan; commits."""
+    workout_plan = WorkoutPlan(user_id=user_id, plan=dict(plan))
+    db.session.add(workout_plan)
+    db.session.commit()
+    return workout_plan
+
+
+def update_workout_plan(
+    workout_plan_id: uuid.UUID, changes: Mapping[str, Any]
+) -> WorkoutPlan:
+    """Apply ``changes`` (user_id, plan); ``plan`` replaces the stored one; commits."""
+    workout_plan = get_workout_plan(workout_plan_id)
+    if "user_id" in changes:
+        workout_plan.user_id = changes["user_id"]
+    if "plan" in changes:
+        workout_plan.plan = dict(changes["plan"])
+    db.session.commit()
+    return workout_plan
+
+
+def delete_workout_plan(workout_plan_id: uuid.UUID) -> None:
+    """Delete the workout plan; commits."""
+    workout_plan = get_workout_plan(workout_plan_id)
+    db.session.delete(workout_plan)
+    db.session.commit()
