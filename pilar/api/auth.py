@@ -18,10 +18,10 @@ from flask import current_app
 from flask import g
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from itsdangerous import BadSignature
 from itsdangerous import URLSafeTimedSerializer
 
+from pilar.api.blueprint import Blueprint
 from pilar.api.errors import error_responses
 from pilar.errors import AuthenticationError
 from pilar.errors import NotFoundError

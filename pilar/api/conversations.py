@@ -6,10 +6,10 @@ import uuid
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from pilar.api.auth import SECURITY
 from pilar.api.auth import authenticate
+from pilar.api.blueprint import Blueprint
 from pilar.api.errors import error_responses
 from pilar.models import Conversation
 from pilar.schemas.conversations import ConversationCreateSchema

@@ -7,9 +7,9 @@ import logging
 import sqlalchemy as sa
 from flask import Response
 from flask import jsonify
-from flask_smorest import Blueprint
 from sqlalchemy.exc import SQLAlchemyError
 
+from pilar.api.blueprint import Blueprint
 from pilar.extensions import db
 
 logger = logging.getLogger(__name__)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from pilar.api.auth import SECURITY
 from pilar.api.auth import authenticate
 from pilar.api.auth import current_user
+from pilar.api.blueprint import Blueprint
 from pilar.api.errors import error_responses
 from pilar.models import TenantUser
 from pilar.schemas.users import UserSchema

@@ -7,11 +7,11 @@ from typing import Any
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from pilar.api.auth import SECURITY
 from pilar.api.auth import authenticate
 from pilar.api.auth import require_roles
+from pilar.api.blueprint import Blueprint
 from pilar.api.errors import error_responses
 from pilar.models import PhoneNumber
 from pilar.models import Role

@@ -6,8 +6,8 @@ import uuid
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from pilar.api.blueprint import Blueprint
 from pilar.api.platform import SECURITY
 from pilar.api.platform import require_platform_admin
 from pilar.models import Tenant

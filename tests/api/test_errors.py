@@ -240,3 +240,12 @@ def test_openapi_documents_each_integration_config(acme):
         "google_calendar",
         "magicline",
     ]
+
+
+def test_an_integer_too_long_to_decode_gets_400(acme):
+    body = '{"plan": {"reps": ' + "9" * 5000 + "}}"
+    response = acme.request(
+        "POST", "/api/v1/workout-plans", data=body, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.get_json()["code"] == "bad_request"
