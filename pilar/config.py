@@ -16,9 +16,8 @@ DEFAULTS: dict[str, Any] = {
     "PLATFORM_HOSTS": "localhost,127.0.0.1",
     "ADMIN_TOKEN": None,
     # Other processes see a tenant's change of domain or status, or its
-    # deletion, within this many seconds (CONTRACT §4 promises 5).
-    "TENANT_CACHE_TTL": 5.0,
-    "TENANT_CACHE_SIZE": 10_000,
+    # deletion, within this many seconds plus one reload (CONTRACT §4: 5).
+    "TENANT_CACHE_TTL": 4.0,
     "MIGRATIONS_DIR": str(ROOT / "migrations"),
     "TENANT_MIGRATIONS_DIR": str(ROOT / "tenant_migrations"),
     # A tenant held by long locks fails its migration fast instead of stalling.

@@ -9,5 +9,7 @@ from __future__ import annotations
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 
-db = SQLAlchemy()
+# After a commit a request only serialises what it wrote; with
+# eager defaults the rows are complete, so reloading them would be a wasted query.
+db = SQLAlchemy(session_options={"expire_on_commit": False})
 migrate = Migrate()

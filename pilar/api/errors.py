@@ -12,12 +12,16 @@ from flask import Flask
 from flask import Response
 from flask import jsonify
 from flask import request
+from psycopg.errors import InvalidSchemaName
+from psycopg.errors import UndefinedTable
 from sqlalchemy.exc import DataError
+from sqlalchemy.exc import ProgrammingError
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.exceptions import UnsupportedMediaType
 
 from pilar import errors
+from pilar import tenancy
 from pilar.schemas.errors import ErrorSchema
 
 logger = logging.getLogger(__name__)
@@ -93,6 +97,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(errors.PilarError, handle_pilar_error)
     app.register_error_handler(RecursionError, handle_recursion_error)
     app.register_error_handler(DataError, handle_data_error)
+    app.register_error_handler(ProgrammingError, handle_programming_error)
 
 
 def check_request_body() -> None:
@@ -154,6 +159,15 @@ def handle_data_error(error: DataError) -> Response:
     # message may quote the value, so it is neither returned nor logged.
     logger.warning("Refused a value the database cannot store")
     return envelope(422, "validation_error", "A value in the request cannot be stored.")
+
+
+def handle_programming_error(error: ProgrammingError) -> Response:
+    if isinstance(error.orig, UndefinedTable | InvalidSchemaName) and (
+        tenancy.is_bound_tenant_gone()
+    ):
+        return envelope(404, "tenant_not_found", "This tenant no longer exists.")
+    logger.error("Unexpected database error", exc_info=error)
+    return envelope(500, "internal_error", "The server failed to answer this request.")
 
 
 def handle_http_exception(error: HTTPException) -> Response:

@@ -1,14 +1,17 @@
 """Tenancy: which tenant a request or a block of code works in, and its db schema.
 
 Public surface: ``init_app``, ``current_tenant``, ``tenant_scope``,
-``directory``, ``allow_any_host``, ``is_platform_request``.
+``directory``, ``allow_any_host``, ``is_platform_request``,
+``bind_platform_request``.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import sqlalchemy as sa
 from flask import Flask
 from flask import current_app
 from flask import g
@@ -17,6 +20,7 @@ from flask import request
 from pilar.errors import TenantNotBoundError
 from pilar.errors import TenantNotFoundError
 from pilar.extensions import db
+from pilar.models import Tenant
 from pilar.tenancy import scope
 from pilar.tenancy.names import normalize_host
 from pilar.tenancy.resolve import TenantDirectory
@@ -28,9 +32,11 @@ _ANY_HOST_KEY = "pilar.any_host_blueprints"
 __all__ = [
     "TenantRef",
     "allow_any_host",
+    "bind_platform_request",
     "current_tenant",
     "directory",
     "init_app",
+    "is_bound_tenant_gone",
     "is_platform_request",
     "tenant_scope",
 ]
@@ -42,9 +48,7 @@ def init_app(app: Flask) -> None:
         engine = db.engine
     scope.install(engine)
     app.extensions[_DIRECTORY_KEY] = TenantDirectory(
-        engine,
-        maxsize=app.config["TENANT_CACHE_SIZE"],
-        ttl=app.config["TENANT_CACHE_TTL"],
+        engine, ttl=app.config["TENANT_CACHE_TTL"]
     )
     app.extensions[_ANY_HOST_KEY] = set()
     app.before_request(_route_request)
@@ -64,6 +68,21 @@ def directory() -> TenantDirectory:
 def is_platform_request() -> bool:
     """Tell whether the current request came in on a platform host."""
     return bool(g.get("is_platform", False))
+
+
+def is_bound_tenant_gone() -> bool:
+    """Tell whether the request's tenant was deleted after it was routed.
+
+    Another process may drop a tenant that this one still has in its
+    directory; its next query then finds no db schema. The domain is looked
+    up afresh, so the answer is exact.
+    """
+    tenant: TenantRef | None = g.get("tenant")
+    if tenant is None:
+        return False
+    directory().invalidate(tenant.domain)
+    found = directory().find(tenant.domain)
+    return found is None or found.id != tenant.id
 
 
 def current_tenant() -> TenantRef:
@@ -93,6 +112,29 @@ def tenant_scope(domain: str) -> Iterator[TenantRef]:
         g.tenant = tenant
         scope.bind_session(db.session(), tenant.schema_name)
         yield tenant
+
+
+def bind_platform_request(tenant_id: uuid.UUID) -> TenantRef:
+    """Bind this platform-host request's session to the tenant with ``tenant_id``.
+
+    For platform views that name a tenant in their URL (the data browser).
+    Suspended tenants are allowed. Raises ``TenantNotFoundError`` for an
+    unknown id and ``RuntimeError`` on a tenant host or when the session is
+    bound to another tenant already (one tenant per session).
+    """
+    if not is_platform_request():
+        raise RuntimeError("Only a platform-host request may choose its tenant.")
+    row = db.session.execute(
+        sa.select(Tenant.id, Tenant.domain, Tenant.schema_name, Tenant.status).where(
+            Tenant.id == tenant_id
+        )
+    ).one_or_none()
+    if row is None:
+        raise TenantNotFoundError(f"Tenant {str(tenant_id)!r} does not exist.")
+    tenant = TenantRef(*row)
+    scope.bind_session(db.session(), tenant.schema_name)
+    g.tenant = tenant
+    return tenant
 
 
 def _route_request() -> None:

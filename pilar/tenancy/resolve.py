@@ -1,12 +1,13 @@
-"""Finding a request's tenant from its host, through a bounded in-process cache."""
+"""Finding a request's tenant from its host, through an in-process directory."""
 
 from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 import uuid
+from collections.abc import Mapping
 
-import cachetools
 import sqlalchemy as sa
 
 from pilar.errors import TenantNotFoundError
@@ -29,35 +30,37 @@ _COLUMNS = (Tenant.id, Tenant.domain, Tenant.schema_name, Tenant.status)
 
 
 class TenantDirectory:
-    """Domain → ``TenantRef``, cached in process: bounded and with a TTL.
+    """Domain → ``TenantRef`` for every tenant, held in process.
+
+    The whole directory is reloaded with one query when it is older than
+    ``ttl`` seconds, by the one request that finds it stale (the others keep
+    using the old copy meanwhile), so no request pays a lookup per tenant and
+    the cost does not depend on how many tenants a worker serves. Its size is
+    that of the ``tenants`` table, a few hundred bytes per tenant.
 
     Writers in this process call ``invalidate`` so their changes take effect
-    at once; other processes see them when the entry expires (``ttl`` seconds).
-    Unknown domains are not cached, so a new tenant is reachable at once.
+    at once; other processes see them at their next reload, within ``ttl``.
+    A domain missing from the copy is looked up on its own and never cached
+    as missing, so a new tenant is reachable at once everywhere.
     """
 
-    def __init__(self, engine: sa.Engine, *, maxsize: int, ttl: float) -> None:
+    def __init__(self, engine: sa.Engine, *, ttl: float) -> None:
         self._engine = engine
-        self._cache: cachetools.TTLCache[str, TenantRef] = cachetools.TTLCache(
-            maxsize=maxsize, ttl=ttl
-        )
-        self._lock = threading.Lock()
+        self._ttl = ttl
+        self._tenants: Mapping[str, TenantRef] = {}
+        self._loaded_at = float("-inf")
+        self._reload_lock = threading.Lock()
 
     def find(self, domain: str) -> TenantRef | None:
         """Return the tenant whose domain is ``domain`` (normalised), or None."""
-        with self._lock:
-            ref = self._cache.get(domain)
-        if ref is not None:
-            return ref
-        with self._engine.connect() as conn:
-            row = conn.execute(
-                sa.select(*_COLUMNS).where(Tenant.domain == domain)
-            ).one_or_none()
-        if row is None:
-            return None
-        ref = TenantRef(*row)
-        with self._lock:
-            self._cache[domain] = ref
+        if time.monotonic() - self._loaded_at > self._ttl:
+            self._reload()
+        ref = self._tenants.get(domain)
+        if ref is None:
+            ref = self._lookup(domain)
+            if ref is not None:
+                # Copy on write: readers never see a dict being changed.
+                self._tenants = {**self._tenants, domain: ref}
         return ref
 
     def get_active(self, domain: str) -> TenantRef:
@@ -74,10 +77,31 @@ class TenantDirectory:
 
     def invalidate(self, *domains: str) -> None:
         """Forget ``domains`` so the next request reads them from the database."""
-        with self._lock:
-            for domain in domains:
-                self._cache.pop(domain, None)
+        tenants = dict(self._tenants)
+        for domain in domains:
+            tenants.pop(domain, None)
+        self._tenants = tenants
 
     def clear(self) -> None:
-        with self._lock:
-            self._cache.clear()
+        """Forget everything; the next request reloads the directory."""
+        self._loaded_at = float("-inf")
+        self._tenants = {}
+
+    def _reload(self) -> None:
+        if not self._reload_lock.acquire(blocking=False):
+            return  # another thread is reloading; the old copy serves meanwhile
+        try:
+            started = time.monotonic()
+            with self._engine.connect() as conn:
+                rows = conn.execute(sa.select(*_COLUMNS)).all()
+            self._tenants = {row.domain: TenantRef(*row) for row in rows}
+            self._loaded_at = started
+        finally:
+            self._reload_lock.release()
+
+    def _lookup(self, domain: str) -> TenantRef | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(*_COLUMNS).where(Tenant.domain == domain)
+            ).one_or_none()
+        return None if row is None else TenantRef(*row)
