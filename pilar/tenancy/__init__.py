@@ -28,6 +28,7 @@ from pilar.tenancy.resolve import TenantRef
 
 _DIRECTORY_KEY = "pilar.tenant_directory"
 _ANY_HOST_KEY = "pilar.any_host_blueprints"
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 __all__ = [
     "TenantRef",
@@ -146,4 +147,7 @@ def _route_request() -> None:
         return
     tenant = directory().get_active(host)
     g.tenant = tenant
-    scope.bind_session(db.session(), tenant.schema_name)
+    session = db.session()
+    scope.bind_session(session, tenant.schema_name)
+    if request.method in _READ_METHODS:
+        scope.read_without_transaction(session)

@@ -71,6 +71,16 @@ def bind_session(session: orm.Session, schema_name: str) -> None:
         _translate(session.connection(), schema_name)
 
 
+def read_without_transaction(session: orm.Session) -> None:
+    """Run ``session``'s first transaction in autocommit mode.
+
+    For requests that only read: each statement is its own transaction, which
+    saves the BEGIN and ROLLBACK round trips. A commit ends it; what follows
+    runs in ordinary transactions again.
+    """
+    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 def bound_schema_name(session: orm.Session) -> str | None:
     """Return the db schema ``session`` is bound to, if any."""
     return session.info.get(_SESSION_KEY)
