@@ -67,6 +67,7 @@ class Result:
     non_200: int
     rss_before_mb: float
     rss_after_mb: float
+    backend_pss_mb: float
     sample_ok: bool
 
 
@@ -143,6 +144,27 @@ def _worker_rss_mb(master: int) -> float:
         status = Path(f"/proc/{pid}/status").read_text()
         total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
     return total / 1024
+
+
+def _backend_pss_mb(url: str) -> float:
+    """Mean proportional memory of the server's backends serving this database.
+
+    Each backend caches catalog entries for every table it touches, so this
+    grows with the tenants a connection has served until it is recycled.
+    """
+    with psycopg.connect(url) as conn:
+        pids = conn.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    sizes = []
+    for (pid,) in pids:
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:  # another machine's server, or not ours to read
+            return float("nan")
+        sizes.append(int(re.search(r"Pss:\s+(\d+)", rollup).group(1)) / 1024)  # type: ignore[union-attr]
+    return sum(sizes) / len(sizes) if sizes else float("nan")
 
 
 def _start(
@@ -263,14 +285,18 @@ def measure(
         _wrk(port, targets, 2, args.connections)  # warm-up, not reported
         rate, p50, p99, non_200 = _wrk(port, targets, args.seconds, args.connections)
         rss_after = _worker_rss_mb(server.pid)
+        backend_pss = _backend_pss_mb(url)
         sample_ok = _sample_ok(port, targets)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    result = Result(label, rate, p50, p99, non_200, rss_before, rss_after, sample_ok)
+    result = Result(
+        label, rate, p50, p99, non_200, rss_before, rss_after, backend_pss, sample_ok
+    )
     print(
         f"{label:<24} {rate:8.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
         f"non-200 {non_200}  worker RSS {rss_before:6.1f} → {rss_after:6.1f} MB  "
+        f"backend PSS {backend_pss:5.1f} MB  "
         f"sample {'ok' if sample_ok else 'WRONG'}"
     )
     return result
