@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask
 
+from pilar import admin
 from pilar import api
 from pilar import cli
 from pilar import config
@@ -34,6 +35,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     log.init_app(app)
     tenancy.init_app(app)
     api.init_app(app)
+    admin.init_app(app)
     cli.init_app(app)
     if is_embedded:
         _upgrade_public_schema(app)

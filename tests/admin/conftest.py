@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from pilar.extensions import db
+from pilar.models import Role
+from pilar.models import TenantUser
+from pilar.passwords import hash_password
+from pilar.tenancy import tenant_scope
+from tests.api.conftest import new_number  # noqa: F401  (a fixture, shared)
+from tests.conftest import ADMIN_TOKEN
+
+USER_PASSWORD = "user-password-1"
+_CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def csrf_token(html: str) -> str:
+    match = _CSRF_RE.search(html)
+    assert match, "the page has no CSRF token"
+    return match.group(1)
+
+
+class Browser:
+    """A test client on one host of the data browser, signed in or not."""
+
+    def __init__(self, app: Flask, host: str) -> None:
+        self.app = app
+        self.client: FlaskClient = app.test_client()
+        self.base_url = f"http://{host}"
+
+    def get(self, path: str, **kwargs: Any):  # type: ignore[no-untyped-def]
+        return self.client.get(path, base_url=self.base_url, **kwargs)
+
+    def post(self, path: str, **kwargs: Any):  # type: ignore[no-untyped-def]
+        return self.client.post(path, base_url=self.base_url, **kwargs)
+
+    def submit(self, form_path: str, data: dict[str, Any], action: str | None = None):  # type: ignore[no-untyped-def]
+        """Load the form at ``form_path`` and post ``data`` with its CSRF token."""
+        page = self.get(form_path)
+        assert page.status_code == 200, page.status_code
+        token = csrf_token(page.get_data(as_text=True))
+        return self.post(action or form_path, data={"csrf_token": token, **data})
+
+    def sign_in_platform(self, token: str = ADMIN_TOKEN):  # type: ignore[no-untyped-def]
+        return self.submit("/admin/login", {"token": token})
+
+    def sign_in(self, email: str, password: str = USER_PASSWORD):  # type: ignore[no-untyped-def]
+        return self.submit("/admin/login", {"email": email, "password": password})
+
+
+def make_user(app: Flask, tenant: Any, role: Role) -> TenantUser:
+    with app.app_context():
+        user = TenantUser(
+            tenant_id=tenant.id,
+            email=f"{role.value.lower()}-{uuid.uuid4().hex[:8]}@example.com",
+            password_hash=hash_password(USER_PASSWORD),
+            role=role,
+        )
+        db.session.add(user)
+        db.session.commit()
+        db.session.refresh(user)
+        db.session.expunge(user)
+    return user
+
+
+def add_rows(app: Flask, tenant: Any, *rows: Any) -> list[uuid.UUID]:
+    """Insert tenant-schema rows (committed) and return their ids."""
+    with app.app_context(), tenant_scope(tenant.domain):
+        for row in rows:
+            db.session.add(row)
+        db.session.commit()
+        return [row.id for row in rows]
+
+
+@pytest.fixture
+def platform_browser(app: Flask) -> Browser:
+    browser = Browser(app, "localhost")
+    assert browser.sign_in_platform().status_code == 302
+    return browser
+
+
+@pytest.fixture
+def owner_browser(app: Flask, tenant: Any) -> Browser:
+    browser = Browser(app, tenant.domain)
+    user = make_user(app, tenant, Role.OWNER)
+    assert browser.sign_in(user.email).status_code == 302
+    return browser
+
+
+@pytest.fixture
+def staff_browser(app: Flask, tenant: Any) -> Browser:
+    browser = Browser(app, tenant.domain)
+    user = make_user(app, tenant, Role.STAFF)
+    assert browser.sign_in(user.email).status_code == 302
+    return browser
