@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,6 +44,7 @@ SECURITY_SCHEME = {
     "scheme": "bearer",
     "description": "An access token from POST /api/v1/auth/token on the tenant's host.",
 }
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _SALT = "pilar.access-token"
 _REFUSED = "The bearer token is not valid."
 
@@ -120,6 +122,21 @@ def current_user() -> TenantUser:
     if user is None:
         raise AuthenticationError("A bearer token is required.")
     return user
+
+
+def roles_required(*roles: Role, writes_only: bool = False) -> Callable[[], None]:
+    """Return a ``before_request`` hook that refuses other roles with 403.
+
+    It runs before the body is read, so a user without the role gets 403
+    whatever they send, before any validation error or conflict. With
+    ``writes_only``, reads stay open to every role.
+    """
+
+    def hook() -> None:
+        if not writes_only or request.method not in _READ_METHODS:
+            require_roles(*roles)
+
+    return hook
 
 
 def require_roles(*roles: Role) -> TenantUser:

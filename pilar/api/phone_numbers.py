@@ -5,12 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import request
 from flask.views import MethodView
 
 from pilar.api.auth import SECURITY
 from pilar.api.auth import authenticate
-from pilar.api.auth import require_roles
+from pilar.api.auth import roles_required
 from pilar.api.blueprint import Blueprint
 from pilar.api.errors import error_responses
 from pilar.models import PhoneNumber
@@ -31,16 +30,7 @@ blp = Blueprint(
     "credentials. Read: any role; write: OWNER or ADMIN.",
 )
 blp.before_request(authenticate)
-
-_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-@blp.before_request
-def _writes_need_admin() -> None:
-    # Checked before the body is parsed, so a STAFF user gets 403 whatever
-    # they send, before any validation error or conflict.
-    if request.method not in _READ_METHODS:
-        require_roles(Role.OWNER, Role.ADMIN)
+blp.before_request(roles_required(Role.OWNER, Role.ADMIN, writes_only=True))
 
 
 @blp.route("")
