@@ -1,13 +1,19 @@
 """Running ``tenant_migrations/`` inside one tenant db schema, through Alembic's API.
 
 Alembic installs its ``context`` and ``op`` proxies process-wide, so runs in
-one process are serialised by a lock; parallel runs use processes
-(``pilar.tenancy.runner``).
+one process are serialised by a lock; parallel runs either send SQL rendered
+here once (``render_upgrade``) or use processes (``pilar.tenancy.runner``).
+
+A revision whose ``upgrade()`` must see the database as it runs (it reads
+rows, or decides what to do from what it finds) says so with a module-level
+``online_only = True``: it is never rendered, and always runs through Alembic.
 """
 
 from __future__ import annotations
 
 import functools
+import io
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -16,16 +22,36 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic.config import Config
+from alembic.operations import Operations
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
+from alembic.script import Script
 from alembic.script import ScriptDirectory
 
 from pilar.models import Tenant
 from pilar.models import TenantModel
 from pilar.tenancy.scope import bind_connection
 
+logger = logging.getLogger(__name__)
+
 _ALEMBIC_LOCK = threading.RLock()
 _LOCK_NAMESPACE = "pilar.tenant"
+# Built once: a migration run takes thousands of these locks.
+_LOCK = sa.select(
+    sa.func.pg_advisory_xact_lock(
+        sa.func.hashtext(_LOCK_NAMESPACE),
+        sa.func.hashtext(sa.bindparam("tenant_schema", type_=sa.String)),
+    )
+)
+# A CTE with a volatile function is evaluated on its own, before the query
+# that reads it: the timeout is in force when the lock waits.
+_LOCK_WITH_TIMEOUT = _LOCK.select_from(
+    sa.select(
+        sa.func.set_config(
+            "lock_timeout", sa.bindparam("lock_timeout", type_=sa.String), True
+        ).label("setting")
+    ).cte("timeout")
+)
 
 
 @functools.lru_cache(maxsize=8)
@@ -49,18 +75,19 @@ def head_revision(location: str) -> str:
     return head
 
 
-def lock_tenant(conn: sa.Connection, schema_name: str) -> None:
+def lock_tenant(
+    conn: sa.Connection, schema_name: str, *, lock_timeout: str | None = None
+) -> None:
     """Hold the tenant's advisory lock until ``conn``'s transaction ends.
 
     Migration runs and drops take it, so no two of them touch one db schema
-    at once. Transaction-scoped, so it is safe behind PgBouncer.
+    at once. Transaction-scoped, so it is safe behind PgBouncer. With
+    ``lock_timeout``, that timeout is set for the rest of the transaction
+    first, in the same round trip, and bounds the wait for this lock too.
     """
+    statement = _LOCK if lock_timeout is None else _LOCK_WITH_TIMEOUT
     conn.execute(
-        sa.select(
-            sa.func.pg_advisory_xact_lock(
-                sa.func.hashtext(_LOCK_NAMESPACE), sa.func.hashtext(schema_name)
-            )
-        )
+        statement, {"tenant_schema": schema_name, "lock_timeout": lock_timeout}
     )
 
 
@@ -114,6 +141,38 @@ def downgrade_schema(
     return reached
 
 
+def render_upgrade(script: Script, dialect: sa.Dialect) -> str | None:
+    """Return the SQL of ``script``'s ``upgrade()``, naming no db schema.
+
+    Rendered in Alembic's offline mode, to be run with a tenant's db schema
+    bound; the version stamp is not included. Returns ``None`` for a revision
+    marked ``online_only`` or one that cannot be rendered offline (it used
+    what the database answered): such a revision runs through Alembic.
+    """
+    if getattr(script.module, "online_only", False):
+        return None
+    output = io.StringIO()
+    context = MigrationContext.configure(
+        dialect=dialect,
+        opts={"as_sql": True, "output_buffer": output, "literal_binds": True},
+    )
+    try:
+        with _ALEMBIC_LOCK, Operations.context(context):
+            script.module.upgrade()
+    # Offline, a revision that reads from the database gets nothing back and
+    # fails in its own way; running it online is always correct.
+    except Exception as err:
+        logger.warning(
+            "Tenant revision %s cannot be rendered offline (%s: %s); it runs "
+            "through Alembic.",
+            script.revision,
+            type(err).__name__,
+            err,
+        )
+        return None
+    return output.getvalue()
+
+
 def _run_env(
     conn: sa.Connection,
     location: str,
@@ -151,8 +210,8 @@ def run_env(context: Any) -> None:
 
 
 def _include_name(name: str | None, type_: str, parent_names: Any) -> bool:
-    # The tenant env only ever looks at the bound tenant db schema.
-    return type_ != "schema"
+    # The tenant env only ever looks at the bound tenant db schema (``None``).
+    return type_ != "schema" or name is None
 
 
 def autogenerate_revision(

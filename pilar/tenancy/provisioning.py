@@ -24,14 +24,15 @@ from pilar.models import Tenant
 from pilar.models import TenantUser
 from pilar.passwords import MIN_PASSWORD_LENGTH
 from pilar.passwords import hash_password
+from pilar.tenancy import ddl
 from pilar.tenancy import directory
 from pilar.tenancy.migrations import lock_tenant
-from pilar.tenancy.migrations import upgrade_schema
 from pilar.tenancy.names import derive_schema_name
 from pilar.tenancy.names import validate_domain
 from pilar.tenancy.names import validate_schema_name
 
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_TEMPLATES_KEY = "pilar.schema_templates"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,13 +83,15 @@ def _create_in_transaction(
         schema_name = derive_schema_name(domain, lambda c: _schema_exists(conn, c))
     else:
         _check_schema_name_free(conn, schema_name)
+    conn.execute(sa.schema.CreateSchema(schema_name))
+    revision = build_schema(conn, schema_name)
     with orm.Session(bind=conn, expire_on_commit=False) as session:
-        tenant = Tenant(name=name, domain=domain, schema_name=schema_name)
+        tenant = Tenant(
+            name=name, domain=domain, schema_name=schema_name, schema_revision=revision
+        )
         session.add(tenant)
-        session.flush()
-        conn.execute(sa.schema.CreateSchema(schema_name))
-        build_schema(conn, schema_name)
         if owner is not None:
+            session.flush()
             session.add(
                 TenantUser(
                     tenant_id=tenant.id,
@@ -98,14 +101,23 @@ def _create_in_transaction(
                 )
             )
         session.flush()
-        session.refresh(tenant)
         session.expunge(tenant)
     return tenant
 
 
-def build_schema(conn: sa.Connection, schema_name: str) -> None:
-    """Bring the new, empty db schema to the newest tenant revision."""
-    upgrade_schema(conn, schema_name, current_app.config["TENANT_MIGRATIONS_DIR"])
+def build_schema(conn: sa.Connection, schema_name: str) -> str:
+    """Bring the new, empty db schema to the newest tenant revision.
+
+    Runs the newest revision's DDL, rendered once per process, instead of
+    replaying every migration (``pilar.tenancy.ddl``). Returns the revision,
+    for the caller to record in ``public.tenants``.
+    """
+    templates: ddl.SchemaTemplates = current_app.extensions.setdefault(
+        _TEMPLATES_KEY, ddl.SchemaTemplates()
+    )
+    return templates.build(
+        conn, schema_name, current_app.config["TENANT_MIGRATIONS_DIR"]
+    )
 
 
 def drop_tenant(tenant_id: uuid.UUID) -> Tenant:

@@ -77,11 +77,20 @@ ROUND_TRIPS = [
     """,
 ] * 5
 
-A_VIEW = [
-    """
-    op.execute("CREATE VIEW recent_conversations AS SELECT id FROM conversations")
-    """
-]
+# The DDL renders no views and no rows, and fails without the function.
+A_VIEW = """
+op.execute("CREATE VIEW recent_conversations AS SELECT id FROM conversations")
+"""
+A_SEEDED_ROW = """
+op.execute("INSERT INTO workout_plans (id, plan) VALUES (gen_random_uuid(), '{}')")
+"""
+A_FUNCTION_IN_A_CHECK = """
+op.execute(
+    "CREATE FUNCTION is_tidy(value text) RETURNS boolean LANGUAGE sql IMMUTABLE "
+    "AS 'SELECT value = btrim(value)'"
+)
+op.create_check_constraint("tidy_user", "workout_plans", "is_tidy(user_id)")
+"""
 
 
 @pytest.fixture(scope="module")
@@ -212,15 +221,24 @@ def test_threads_provision_side_by_side_from_a_cold_start(app_for, tmp_path):
     assert results == [expected] * 6
 
 
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (A_VIEW, "(objects, relations"),
+        (A_SEEDED_ROW, "(rows)"),
+        (A_FUNCTION_IN_A_CHECK, "the DDL fails"),
+    ],
+    ids=["view", "seeded-row", "function"],
+)
 def test_a_head_the_ddl_cannot_reproduce_is_built_by_the_migrations(
-    app_for, tmp_path, caplog
+    app_for, tmp_path, caplog, body, reason
 ):
-    location = copy_with_revisions(tmp_path / "tenant_migrations", A_VIEW)
+    location = copy_with_revisions(tmp_path / "tenant_migrations", [body])
     app = app_for(location)
     with caplog.at_level(logging.WARNING, logger="pilar.tenancy.ddl"):
         catalog, recorded = provisioned(app)
-    assert "replay the migrations" in caplog.text
-    assert [row[0] for row in catalog["views"]] == ["recent_conversations"]
+    assert reason in caplog.text
+    assert "new tenants replay the migrations" in caplog.text
     with app.app_context(), db.engine.connect() as conn:
         assert catalog == replayed_catalog(conn, location)
     assert recorded == migrations.head_revision(str(location))
