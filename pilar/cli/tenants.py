@@ -1,7 +1,8 @@
-"""``flask tenants …``: create, list, migrate, revision, drop (CONTRACT §7)."""
+"""``flask tenants …``: create, list, migrate, revision, doctor, drop (CONTRACT §7)."""
 
 from __future__ import annotations
 
+import sys
 import uuid
 
 import click
@@ -12,13 +13,14 @@ from flask.cli import with_appcontext
 from pilar.errors import PilarError
 from pilar.extensions import db
 from pilar.models import Tenant
+from pilar.tenancy import doctor as checks
 from pilar.tenancy import migrations
 from pilar.tenancy import provisioning
 from pilar.tenancy import runner
 from pilar.tenancy.names import normalize_host
 
 
-@click.group("tenants", help="Create, list, migrate and drop tenants.")
+@click.group("tenants", help="Create, list, migrate, check and drop tenants.")
 def group() -> None:
     pass
 
@@ -105,9 +107,18 @@ def list_() -> None:
 @click.option(
     "--revision", default="head", show_default=True, help="Revision to upgrade to."
 )
+@click.option(
+    "--canary",
+    default=0,
+    type=click.IntRange(0),
+    help="Migrate this many tenants first; stop if any of them fails.",
+)
 @with_appcontext
-def migrate(domains: tuple[str, ...], jobs: int, revision: str) -> None:
-    """Upgrade tenant db schemas, each in its own transaction."""
+def migrate(domains: tuple[str, ...], jobs: int, revision: str, canary: int) -> None:
+    """Upgrade tenant db schemas, each in its own transaction.
+
+    An interrupted run is simply run again: it finishes the rest.
+    """
     location = current_app.config["TENANT_MIGRATIONS_DIR"]
     with db.engine.connect() as conn:
         try:
@@ -127,15 +138,10 @@ def migrate(domains: tuple[str, ...], jobs: int, revision: str) -> None:
     with click.progressbar(
         length=len(plan.pending),
         label="Migrating tenants",
-        file=click.get_text_stream("stderr"),
+        file=sys.stderr,
     ) as bar:
-        for outcome in runner.run(
-            url,
-            location,
-            plan.pending,
-            plan.destination,
-            jobs=jobs,
-            lock_timeout=lock_timeout,
+        for outcome in runner.run_plan(
+            url, location, plan, jobs=jobs, lock_timeout=lock_timeout, canary=canary
         ):
             outcomes.append(outcome)
             bar.update(1)
@@ -144,6 +150,11 @@ def migrate(domains: tuple[str, ...], jobs: int, revision: str) -> None:
         f"Target {plan.destination}: {len(outcomes) - len(failed)} migrated, "
         f"{len(plan.up_to_date)} already there, {len(failed)} failed."
     )
+    if len(outcomes) < len(plan.pending):
+        click.echo(
+            f"A canary tenant failed: the other {len(plan.pending) - len(outcomes)} "
+            "tenants were not migrated."
+        )
     for outcome in failed:
         stays_at = outcome.before or "none"
         click.echo(
@@ -187,6 +198,35 @@ def revision(message: str, autogenerate: bool) -> None:
     for script in scripts if isinstance(scripts, list) else [scripts]:
         if script is not None:
             click.echo(f"Wrote {script.path}")
+
+
+@group.command("doctor")
+@click.option("--fix", is_flag=True, help="Repair what can be repaired safely.")
+@with_appcontext
+def doctor(fix: bool) -> None:
+    """Find tenant rows and db schemas that disagree; repair them with --fix.
+
+    Exits non-zero while problems remain.
+    """
+    with db.engine.connect() as conn:
+        problems = checks.find_problems(conn)
+    remaining = 0
+    for problem in problems:
+        domain = f" ({problem.domain})" if problem.domain else ""
+        detail = f": {problem.detail}" if problem.detail else ""
+        click.echo(
+            f"{problem.kind.name} {problem.schema_name}{domain}: "
+            f"{problem.kind.value}{detail}"
+        )
+        if not fix:
+            remaining += 1
+            continue
+        repaired = checks.repair(db.engine, problem, provisioning.build_schema)
+        remaining += not repaired.fixed
+        click.echo(f"  {'fixed' if repaired.fixed else 'NOT FIXED'}: {repaired.note}")
+    click.echo(f"{len(problems)} problems found, {remaining} remain.")
+    if remaining:
+        raise SystemExit(1)
 
 
 @group.command("drop")

@@ -1,0 +1,1 @@
+"""Benchmarks of tenant provisioning and migration runs; see each module's docstring."""
