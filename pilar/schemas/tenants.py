@@ -44,12 +44,13 @@ class TenantCreateSchema(ma.Schema):
     domain = fields.String(required=True, validate=validate.Length(min=1, max=253))
     schema_name = fields.String(
         load_default=None,
+        allow_none=True,
         metadata={
             "description": "Derived from the domain's first label when omitted; "
             "else must match ^[a-z][a-z0-9_]{0,62}$ and not be reserved."
         },
     )
-    owner = fields.Nested(OwnerSchema, load_default=None)
+    owner = fields.Nested(OwnerSchema, load_default=None, allow_none=True)
 
 
 class TenantUpdateSchema(ma.Schema):

@@ -76,6 +76,11 @@ def test_create_tenant_with_owner_hashes_the_password(app, created):
         assert verify_password(owner.password_hash, "s3cret-pass")
 
 
+def test_create_tenant_takes_null_for_optional_fields(created):
+    tenant = created(schema_name=None, owner=None)
+    assert tenant["schema_name"]
+
+
 def test_create_tenant_with_explicit_schema_name(created):
     name = f"s_{uuid.uuid4().hex[:8]}"
     assert created(schema_name=name)["schema_name"] == name
