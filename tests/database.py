@@ -16,6 +16,9 @@ from psycopg import sql
 from pilar import embedded
 
 
+_LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
 def _answers(url: str) -> bool:
     try:
         with psycopg.connect(url, connect_timeout=3):
@@ -28,10 +31,11 @@ def _answers(url: str) -> bool:
 def server_url() -> Iterator[str]:
     """Yield a libpq URL of a server the tests may create databases on.
 
-    DATABASE_URL when it answers, else an embedded server in a folder of its
-    own (not pytest's: a concurrent run may prune those).
+    DATABASE_URL when it answers (unset: a local server on 127.0.0.1:5432),
+    else an embedded server in a folder of its own (not pytest's: a concurrent
+    run may prune those).
     """
-    url = os.environ.get("DATABASE_URL", "")
+    url = os.environ.get("DATABASE_URL") or _LOCAL_SERVER
     url = url.replace("postgresql+psycopg://", "postgresql://")
     if url and _answers(url):
         yield url
