@@ -15,7 +15,6 @@ from psycopg import sql
 
 from pilar import embedded
 
-
 _LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
