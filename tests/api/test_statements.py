@@ -6,20 +6,37 @@ import itertools
 from collections.abc import Iterator
 
 import pytest
+from flask import Flask
 from sqlalchemy import event
 
 from pilar.extensions import db
 from pilar.models import Role
+from tests.api.conftest import TenantActions
+from tests.conftest import make_app
 
 
 @pytest.fixture
-def statements(app) -> Iterator[list[str]]:
+def steady_app(database_url, app) -> Iterator[Flask]:
+    """An app whose tenant directory does not come due during a test."""
+    steady = make_app(database_url, TENANT_CACHE_TTL=3600)
+    yield steady
+    with steady.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def acme(steady_app, tenant) -> TenantActions:
+    return TenantActions(steady_app, steady_app.test_client(), tenant)
+
+
+@pytest.fixture
+def statements(steady_app) -> Iterator[list[str]]:
     sent: list[str] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
         sent.append(statement)
 
-    with app.app_context():
+    with steady_app.app_context():
         engine = db.engine
     event.listen(engine, "before_cursor_execute", record)
     yield sent
