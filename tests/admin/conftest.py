@@ -10,13 +10,12 @@ from flask.testing import FlaskClient
 
 from pilar.extensions import db
 from pilar.models import Role
-from pilar.models import TenantUser
-from pilar.passwords import hash_password
 from pilar.tenancy import tenant_scope
 from tests.api.conftest import new_number  # noqa: F401  (a fixture, shared)
 from tests.conftest import ADMIN_TOKEN
+from tests.users import USER_PASSWORD
+from tests.users import make_user
 
-USER_PASSWORD = "user-password-1"
 _CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
@@ -52,21 +51,6 @@ class Browser:
 
     def sign_in(self, email: str, password: str = USER_PASSWORD):  # type: ignore[no-untyped-def]
         return self.submit("/admin/login", {"email": email, "password": password})
-
-
-def make_user(app: Flask, tenant: Any, role: Role) -> TenantUser:
-    with app.app_context():
-        user = TenantUser(
-            tenant_id=tenant.id,
-            email=f"{role.value.lower()}-{uuid.uuid4().hex[:8]}@example.com",
-            password_hash=hash_password(USER_PASSWORD),
-            role=role,
-        )
-        db.session.add(user)
-        db.session.commit()
-        db.session.refresh(user)
-        db.session.expunge(user)
-    return user
 
 
 def add_rows(app: Flask, tenant: Any, *rows: Any) -> list[uuid.UUID]:

@@ -9,7 +9,7 @@ from pilar.models import Role
 from pilar.services.auth import MAX_FAILURES
 from tests.admin.conftest import Browser
 from tests.admin.conftest import csrf_token
-from tests.admin.conftest import make_user
+from tests.users import make_user
 
 
 def test_browser_redirects_to_sign_in_when_signed_out(app: Flask, tenant: Any) -> None:

@@ -22,9 +22,9 @@ from pilar.models import Channel
 from pilar.models import Conversation
 from pilar.models import WorkoutPlan
 from pilar.tenancy.provisioning import OwnerSpec
-from tests.admin.conftest import USER_PASSWORD
 from tests.admin.conftest import add_rows
 from tests.conftest import ADMIN_TOKEN
+from tests.users import USER_PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -19,7 +19,7 @@ from pilar.models import WorkoutPlan
 from pilar.tenancy import tenant_scope
 from tests.admin.conftest import Browser
 from tests.admin.conftest import add_rows
-from tests.admin.conftest import make_user
+from tests.users import make_user
 
 SIP_PASSWORD = "sip-secret-value-42"
 API_KEY = "magicline-key-value-42"

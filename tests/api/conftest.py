@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import secrets
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -11,12 +10,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from pilar.api.auth import issue_token
-from pilar.extensions import db
 from pilar.models import Role
 from pilar.models import TenantUser
-from pilar.passwords import hash_password
-
-USER_PASSWORD = "user-password-1"
+from tests.users import make_user
 
 
 class TenantActions:
@@ -29,20 +25,7 @@ class TenantActions:
         self._tokens: dict[Role, str] = {}
 
     def create_user(self, role: Role, email: str | None = None) -> TenantUser:
-        """Insert a user directly (committed); the users API has tests of its own."""
-        with self.app.app_context():
-            user = TenantUser(
-                tenant_id=self.tenant.id,
-                email=email
-                or f"{role.value.lower()}-{uuid.uuid4().hex[:8]}@example.com",
-                password_hash=hash_password(USER_PASSWORD),
-                role=role,
-            )
-            db.session.add(user)
-            db.session.commit()
-            db.session.refresh(user)
-            db.session.expunge(user)
-        return user
+        return make_user(self.app, self.tenant, role, email)
 
     def token(self, role: Role = Role.OWNER) -> str:
         if role not in self._tokens:

@@ -15,10 +15,10 @@ from pilar.extensions import db
 from pilar.models import LoginFailure
 from pilar.models import Role
 from pilar.services import auth as auth_service
-from tests.api.conftest import USER_PASSWORD
 from tests.api.conftest import TenantActions
 from tests.conftest import PLATFORM_HOST
 from tests.conftest import make_app
+from tests.users import USER_PASSWORD
 
 TOKEN_PATH = "/api/v1/auth/token"
 

@@ -3,25 +3,17 @@ from __future__ import annotations
 from pilar.api.auth import issue_token
 from pilar.extensions import db
 from pilar.models import Role
-from pilar.models import TenantUser
-from pilar.passwords import hash_password
 from pilar.tenancy import provisioning
 from tests.conftest import make_app
+from tests.users import make_user
 
 
 def test_a_tenant_dropped_by_another_process_gets_404_not_500(
     database_url, app, make_tenant
 ):
     studio = make_tenant()
+    user = make_user(app, studio, Role.STAFF)
     with app.app_context():
-        user = TenantUser(
-            tenant_id=studio.id,
-            email="staff@example.com",
-            password_hash=hash_password("password-1"),
-            role=Role.STAFF,
-        )
-        db.session.add(user)
-        db.session.commit()
         token = issue_token(user)[0]
     # Another process, whose directory still holds the tenant.
     other = make_app(database_url, TENANT_CACHE_TTL=60)

@@ -11,8 +11,8 @@ from pilar.api.auth import issue_token
 from pilar.extensions import db
 from pilar.models import Role
 from pilar.models import TenantUser
-from tests.api.conftest import USER_PASSWORD
 from tests.api.conftest import TenantActions
+from tests.users import USER_PASSWORD
 
 USERS = "/api/v1/users"
 USER_KEYS = {"id", "email", "role", "created_at", "updated_at"}
