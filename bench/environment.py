@@ -10,9 +10,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,13 +18,11 @@ from pathlib import Path
 import psycopg
 from flask import Flask
 from flask_migrate import upgrade
-from psycopg import sql
 
+import tests.database
 from pilar import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ROOT / "tenant_migrations"
-BASE_REVISION = "0df8476fa81e"
 # Signs nothing that outlives the run.
 SECRET_KEY = secrets.token_urlsafe(32)
 
@@ -42,21 +38,8 @@ def server_url() -> str:
 @contextmanager
 def throwaway_database() -> Iterator[str]:
     """Create a database for one benchmark run; drop it at the end."""
-    server = server_url()
-    name = f"pilar_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    head, _, tail = server.partition("?")
-    url = f"{head.rsplit('/', 1)[0]}/{name}" + (f"?{tail}" if tail else "")
-    try:
+    with tests.database.throwaway_database(server_url(), "pilar_bench") as url:
         yield url
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(name)
-                )
-            )
 
 
 def make_app(url: str, location: Path) -> Flask:
@@ -80,30 +63,6 @@ def scratch_folder() -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def copy_with_revisions(target: Path, bodies: list[str]) -> Path:
-    """Copy ``tenant_migrations/`` to ``target`` and add one revision per body."""
-    shutil.copytree(SHIPPED, target, ignore=shutil.ignore_patterns("__pycache__"))
-    down = BASE_REVISION
-    for number, body in enumerate(bodies, start=1):
-        revision = f"b{number:03d}{uuid.uuid4().hex[:8]}"
-        source = (
-            f'"""Benchmark revision {number}."""\n\n'
-            "from __future__ import annotations\n\n"
-            "import sqlalchemy as sa\n"
-            "from alembic import op\n\n"
-            f"revision = {revision!r}\n"
-            f"down_revision = {down!r}\n"
-            "branch_labels = None\n"
-            "depends_on = None\n\n\n"
-            "def upgrade() -> None:\n"
-            + textwrap.indent(textwrap.dedent(body).strip(), "    ")
-            + "\n\n\ndef downgrade() -> None:\n    pass\n"
-        )
-        (target / "versions" / f"{revision}.py").write_text(source)
-        down = revision
-    return target
 
 
 def cli(url: str, location: Path, *args: str) -> tuple[float, str]:

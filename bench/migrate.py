@@ -22,15 +22,15 @@ import psycopg
 from flask import Flask
 from psycopg import sql
 
-from bench.environment import BASE_REVISION
 from bench.environment import cli
-from bench.environment import copy_with_revisions
 from bench.environment import make_app
 from bench.environment import print_machine
 from bench.environment import scratch_folder
 from bench.environment import throwaway_database
 from pilar.extensions import db
 from pilar.tenancy import provisioning
+from tests.revisions import BASE_REVISION
+from tests.revisions import copy_with_revisions
 
 NEW_REVISION = """
 op.add_column("conversations", sa.Column("topic", sa.String(100), nullable=True))

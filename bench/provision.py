@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from flask import Flask
 from psycopg import sql
 
-from bench.environment import copy_with_revisions
 from bench.environment import make_app
 from bench.environment import print_machine
 from bench.environment import scratch_folder
@@ -30,6 +29,7 @@ from pilar.extensions import db
 from pilar.tenancy import ddl
 from pilar.tenancy import migrations
 from pilar.tenancy import provisioning
+from tests.revisions import copy_with_revisions
 
 ADD = """
 op.add_column("workout_plans", sa.Column("note_{n}", sa.Text()))

@@ -16,7 +16,6 @@ from pathlib import Path
 import psycopg
 
 from bench.environment import cli
-from bench.environment import copy_with_revisions
 from bench.environment import make_app
 from bench.environment import print_machine
 from bench.environment import scratch_folder
@@ -25,6 +24,7 @@ from bench.environment import throwaway_database
 from bench.migrate import NEW_REVISION
 from pilar.extensions import db
 from pilar.tenancy import provisioning
+from tests.revisions import copy_with_revisions
 
 
 def main() -> None:

@@ -50,13 +50,11 @@ def server_url() -> Iterator[str]:
 
 
 @contextmanager
-def throwaway_database(url: str) -> Iterator[str]:
-    """Create a database of its own for this test run; drop it at the end."""
-    name = f"pilar_test_{uuid.uuid4().hex[:10]}"
+def throwaway_database(url: str, prefix: str = "pilar_test") -> Iterator[str]:
+    """Create a database of its own on ``url``'s server; drop it at the end."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    info["dbname"] = name
     try:
         yield _to_url(url, name)
     finally:

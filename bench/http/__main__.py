@@ -31,7 +31,6 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from bench.environment import SECRET_KEY
-from bench.environment import SHIPPED
 from bench.environment import make_app
 from bench.environment import print_machine
 from bench.environment import throwaway_database
@@ -41,6 +40,7 @@ from pilar.models import Role
 from pilar.models import TenantUser
 from pilar.passwords import hash_password
 from pilar.tenancy import provisioning
+from tests.revisions import SHIPPED
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
