@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from pilar.models import Tenant
 from pilar.models import TenantModel
 from pilar.tenancy.migrations import lock_tenant
+from pilar.tenancy.migrations import record_revision
 from pilar.tenancy.names import SCHEMA_NAME_RE
 from pilar.tenancy.names import is_reserved_schema_name
 from pilar.tenancy.scope import bind_connection
@@ -104,14 +105,14 @@ def repair(
                 return Repair(problem, True, "the db schema exists again")
             conn.execute(sa.schema.CreateSchema(problem.schema_name))
             built = build_schema(conn, problem.schema_name)
-            _record_revision(conn, problem.schema_name, built)
+            record_revision(conn, problem.schema_name, built)
             return Repair(problem, True, "created the db schema at the newest revision")
         revision = (
             _read_revision(conn, problem.schema_name)
             if _has_version_table(conn, problem.schema_name)
             else None
         )
-        _record_revision(conn, problem.schema_name, revision)
+        record_revision(conn, problem.schema_name, revision)
         return Repair(problem, True, f"recorded revision {revision or 'none'}")
 
 
@@ -205,16 +206,6 @@ def _has_version_table(conn: sa.Connection, schema_name: str) -> bool:
 def _schema_exists(conn: sa.Connection, schema_name: str) -> bool:
     return bool(
         conn.scalar(sa.select(sa.exists().where(_NAMESPACE.c.nspname == schema_name)))
-    )
-
-
-def _record_revision(
-    conn: sa.Connection, schema_name: str, revision: str | None
-) -> None:
-    conn.execute(
-        sa.update(Tenant)
-        .where(Tenant.schema_name == schema_name)
-        .values(schema_revision=revision)
     )
 
 

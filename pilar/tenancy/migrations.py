@@ -113,11 +113,7 @@ def upgrade_schema(
 
     _run_env(conn, location, script, upgrade, destination_rev=destination)
     reached = current_revision(conn)
-    conn.execute(
-        sa.update(Tenant)
-        .where(Tenant.schema_name == schema_name)
-        .values(schema_revision=reached)
-    )
+    record_revision(conn, schema_name, reached)
     return reached
 
 
@@ -133,12 +129,22 @@ def downgrade_schema(
 
     _run_env(conn, location, script, downgrade, destination_rev=destination)
     reached = current_revision(conn)
+    record_revision(conn, schema_name, reached)
+    return reached
+
+
+def record_revision(
+    conn: sa.Connection, schema_name: str, revision: str | None
+) -> None:
+    """Record in ``public.tenants`` the revision ``schema_name`` is now at.
+
+    Call it in the transaction that moved the schema, so the two agree.
+    """
     conn.execute(
         sa.update(Tenant)
         .where(Tenant.schema_name == schema_name)
-        .values(schema_revision=reached)
+        .values(schema_revision=revision)
     )
-    return reached
 
 
 def render_upgrade(script: Script, dialect: sa.Dialect) -> str | None:

@@ -13,6 +13,7 @@ interrupted run is simply run again and finishes the rest.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import multiprocessing
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -28,6 +29,7 @@ from alembic.util import CommandError
 from pilar.models import Tenant
 from pilar.tenancy import scope
 from pilar.tenancy.migrations import lock_tenant
+from pilar.tenancy.migrations import record_revision
 from pilar.tenancy.migrations import script_directory
 from pilar.tenancy.migrations import upgrade_schema
 from pilar.tenancy.scope import bind_connection
@@ -207,11 +209,7 @@ def _upgrade(
                 .values(version_num=segment.revision)
             )
         current = segment.revision
-    conn.execute(
-        sa.update(Tenant)
-        .where(Tenant.schema_name == schema_name)
-        .values(schema_revision=current)
-    )
+    record_revision(conn, schema_name, current)
     return current
 
 
@@ -264,30 +262,22 @@ def run(
         is_rendered = upgrades.is_rendered(target.revision for target in targets)
         if jobs > 1 and len(targets) > 1 and not is_rendered:
             yield from _run_in_processes(url, upgrades, targets, jobs, lock_timeout)
-        elif jobs > 1 and len(targets) > 1:
-            with ThreadPoolExecutor(max_workers=jobs) as pool:
-                yield from _gather(
-                    targets,
-                    lambda target: pool.submit(
-                        migrate_tenant,
-                        engine,
-                        location,
-                        target,
-                        destination,
-                        lock_timeout,
-                        upgrades=upgrades,
-                    ),
-                )
         else:
-            for target in targets:
-                yield migrate_tenant(
-                    engine,
-                    location,
-                    target,
-                    destination,
-                    lock_timeout,
-                    upgrades=upgrades,
-                )
+            migrate = functools.partial(
+                migrate_tenant,
+                engine,
+                location,
+                destination=destination,
+                lock_timeout=lock_timeout,
+                upgrades=upgrades,
+            )
+            if jobs > 1 and len(targets) > 1:
+                with ThreadPoolExecutor(max_workers=jobs) as pool:
+                    yield from _gather(
+                        targets, lambda target: pool.submit(migrate, target)
+                    )
+            else:
+                yield from map(migrate, targets)
     finally:
         engine.dispose()
 
