@@ -34,6 +34,7 @@ from pilar.schemas.auth import TokenRequestSchema
 from pilar.schemas.auth import TokenSchema
 from pilar.schemas.errors import ErrorSchema
 from pilar.services import auth as auth_service
+from pilar.tenancy import READ_METHODS
 from pilar.tenancy import TenantRef
 from pilar.tenancy import current_tenant
 from pilar.tenancy import is_platform_request
@@ -44,7 +45,6 @@ SECURITY_SCHEME = {
     "scheme": "bearer",
     "description": "An access token from POST /api/v1/auth/token on the tenant's host.",
 }
-_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _SALT = "pilar.access-token"
 _REFUSED = "The bearer token is not valid."
 
@@ -133,7 +133,7 @@ def roles_required(*roles: Role, writes_only: bool = False) -> Callable[[], None
     """
 
     def hook() -> None:
-        if not writes_only or request.method not in _READ_METHODS:
+        if not writes_only or request.method not in READ_METHODS:
             require_roles(*roles)
 
     return hook

@@ -63,6 +63,8 @@ _DESCRIPTIONS = {
     415: "The body is not sent as application/json.",
 }
 
+# What a client is told of any failure of ours; the details go to the log.
+_INTERNAL_ERROR = "The server failed to answer this request."
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _API_PREFIX = "/api/"
 
@@ -143,7 +145,7 @@ def handle_pilar_error(error: errors.PilarError) -> Response:
                 response.headers["Retry-After"] = str(error.retry_after)
             return response
     logger.error("Unexpected service error", exc_info=error)
-    return envelope(500, "internal_error", "The server failed to answer this request.")
+    return envelope(500, "internal_error", _INTERNAL_ERROR)
 
 
 def handle_recursion_error(error: RecursionError) -> Response:
@@ -167,14 +169,14 @@ def handle_programming_error(error: ProgrammingError) -> Response:
     ):
         return envelope(404, "tenant_not_found", "This tenant no longer exists.")
     logger.error("Unexpected database error", exc_info=error)
-    return envelope(500, "internal_error", "The server failed to answer this request.")
+    return envelope(500, "internal_error", _INTERNAL_ERROR)
 
 
 def handle_http_exception(error: HTTPException) -> Response:
     status = error.code or 500
     data: dict[str, Any] = getattr(error, "data", None) or {}
     if status >= 500:
-        message = "The server failed to answer this request."
+        message = _INTERNAL_ERROR
     else:
         message = data.get("message") or error.description or error.name
     field_errors = _flatten(data.get("messages") or data.get("errors"))

@@ -28,9 +28,12 @@ from pilar.tenancy.resolve import TenantRef
 
 _DIRECTORY_KEY = "pilar.tenant_directory"
 _ANY_HOST_KEY = "pilar.any_host_blueprints"
-_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Methods that only read: they run without a transaction, and every role may
+# use them where only writes are restricted.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 __all__ = [
+    "READ_METHODS",
     "TenantRef",
     "allow_any_host",
     "bind_platform_request",
@@ -149,5 +152,5 @@ def _route_request() -> None:
     g.tenant = tenant
     session = db.session()
     scope.bind_session(session, tenant.schema_name)
-    if request.method in _READ_METHODS:
+    if request.method in READ_METHODS:
         scope.read_without_transaction(session)
