@@ -7,6 +7,7 @@ from typing import Any
 
 import flask
 import flask_smorest
+import marshmallow as ma
 from webargs.flaskparser import FlaskParser
 
 
@@ -28,3 +29,13 @@ class JSONBodyParser(FlaskParser):
 
 class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]  # flask-smorest is untyped
     ARGUMENTS_PARSER = JSONBodyParser()
+
+    def arguments(self, schema: type[ma.Schema] | ma.Schema, **kwargs: Any) -> Any:
+        """Declare a view's arguments; a schema class is instantiated once, here.
+
+        webargs builds a new instance of a schema class on every request,
+        which costs more than parsing a list request's arguments.
+        """
+        if isinstance(schema, type):
+            schema = schema()
+        return super().arguments(schema, **kwargs)
