@@ -19,7 +19,7 @@ from pilar.schemas.conversations import ConversationSchema
 from pilar.schemas.conversations import ConversationUpdateSchema
 from pilar.schemas.conversations import MessageCreateSchema
 from pilar.services import conversations as conversation_service
-from pilar.services.pagination import Page
+from pilar.services.pagination import RowPage
 
 blp = Blueprint(
     "conversations",
@@ -37,7 +37,7 @@ class Conversations(MethodView):
     @blp.arguments(ConversationQueryArgsSchema, location="query")
     @blp.response(200, ConversationPageSchema)
     @error_responses(blp, 401)
-    def get(self, args: dict[str, Any]) -> Page[Conversation]:
+    def get(self, args: dict[str, Any]) -> RowPage:
         """List conversations, newest first
 
         Filter by `channel`, and by creation time with `since` (inclusive)

@@ -23,7 +23,7 @@ from pilar.schemas.integrations import IntegrationSchema
 from pilar.schemas.integrations import load_config
 from pilar.schemas.pagination import PageArgsSchema
 from pilar.services import integrations as integration_service
-from pilar.services.pagination import Page
+from pilar.services.pagination import RowPage
 
 blp = Blueprint(
     "integrations",
@@ -69,7 +69,7 @@ class Integrations(MethodView):
     @error_responses(blp, 401, 403)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List the integrations that are set up, newest first"""
-        page: Page[TenantIntegration] = integration_service.list_integrations(
+        page: RowPage = integration_service.list_integrations(
             current_user().tenant_id, **args
         )
         return {

@@ -20,7 +20,7 @@ from pilar.schemas.phone_numbers import PhoneNumberPageSchema
 from pilar.schemas.phone_numbers import PhoneNumberSchema
 from pilar.schemas.phone_numbers import PhoneNumberUpdateSchema
 from pilar.services import phone_numbers as phone_number_service
-from pilar.services.pagination import Page
+from pilar.services.pagination import RowPage
 
 blp = Blueprint(
     "phone_numbers",
@@ -39,7 +39,7 @@ class PhoneNumbers(MethodView):
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, PhoneNumberPageSchema)
     @error_responses(blp, 401)
-    def get(self, args: dict[str, Any]) -> Page[PhoneNumber]:
+    def get(self, args: dict[str, Any]) -> RowPage:
         """List phone numbers, newest first
 
         Page with `limit` and `cursor`. Secrets are never shown:

@@ -18,7 +18,7 @@ from pilar.schemas.tenants import TenantQueryArgsSchema
 from pilar.schemas.tenants import TenantSchema
 from pilar.schemas.tenants import TenantUpdateSchema
 from pilar.services import tenants as tenant_service
-from pilar.services.pagination import Page
+from pilar.services.pagination import RowPage
 from pilar.tenancy import provisioning
 
 blp = Blueprint(
@@ -38,7 +38,7 @@ class Tenants(MethodView):
     @blp.arguments(TenantQueryArgsSchema, location="query")
     @blp.response(200, TenantPageSchema)
     @blp.alt_response(401, schema=None, description="Missing or wrong admin token.")
-    def get(self, args: dict[str, Any]) -> Page[Tenant]:
+    def get(self, args: dict[str, Any]) -> RowPage:
         """List tenants, newest first
 
         Filter by `status` or exact `domain`; page with `limit` and `cursor`.

@@ -21,7 +21,7 @@ from pilar.schemas.users import UserPageSchema
 from pilar.schemas.users import UserSchema
 from pilar.schemas.users import UserUpdateSchema
 from pilar.services import users as user_service
-from pilar.services.pagination import Page
+from pilar.services.pagination import RowPage
 
 blp = Blueprint(
     "users",
@@ -42,7 +42,7 @@ class Users(MethodView):
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, UserPageSchema)
     @error_responses(blp, 401, 403)
-    def get(self, args: dict[str, Any]) -> Page[TenantUser]:
+    def get(self, args: dict[str, Any]) -> RowPage:
         """List users, newest first"""
         return user_service.list_users(current_user().tenant_id, **args)
 

@@ -20,7 +20,7 @@ from pilar.schemas.whatsapp_channels import WhatsAppChannelPageSchema
 from pilar.schemas.whatsapp_channels import WhatsAppChannelSchema
 from pilar.schemas.whatsapp_channels import WhatsAppChannelUpdateSchema
 from pilar.services import whatsapp_channels as channel_service
-from pilar.services.pagination import Page
+from pilar.services.pagination import RowPage
 
 blp = Blueprint(
     "whatsapp_channels",
@@ -39,7 +39,7 @@ class WhatsAppChannels(MethodView):
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, WhatsAppChannelPageSchema)
     @error_responses(blp, 401)
-    def get(self, args: dict[str, Any]) -> Page[WhatsAppChannel]:
+    def get(self, args: dict[str, Any]) -> RowPage:
         """List WhatsApp channels, newest first
 
         Page with `limit` and `cursor`. Secrets are never shown:

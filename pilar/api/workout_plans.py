@@ -18,7 +18,7 @@ from pilar.schemas.workout_plans import WorkoutPlanQueryArgsSchema
 from pilar.schemas.workout_plans import WorkoutPlanSchema
 from pilar.schemas.workout_plans import WorkoutPlanUpdateSchema
 from pilar.services import workout_plans as workout_plan_service
-from pilar.services.pagination import Page
+from pilar.services.pagination import RowPage
 
 blp = Blueprint(
     "workout_plans",
@@ -35,7 +35,7 @@ class WorkoutPlans(MethodView):
     @blp.arguments(WorkoutPlanQueryArgsSchema, location="query")
     @blp.response(200, WorkoutPlanPageSchema)
     @error_responses(blp, 401)
-    def get(self, args: dict[str, Any]) -> Page[WorkoutPlan]:
+    def get(self, args: dict[str, Any]) -> RowPage:
         """List workout plans, newest first
 
         Filter by exact `user_id`; page with `limit` and `cursor`.

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import marshmallow as ma
 from marshmallow import fields
 from marshmallow import validate
 
+from pilar.schemas.base import Schema
 
-class TokenRequestSchema(ma.Schema):
+
+class TokenRequestSchema(Schema):
     # No format or length rules beyond a sane bound: a malformed email or a
     # short password is simply wrong credentials, answered like any other.
     email = fields.String(required=True, validate=validate.Length(min=1, max=320))
@@ -16,7 +17,7 @@ class TokenRequestSchema(ma.Schema):
     )
 
 
-class TokenSchema(ma.Schema):
+class TokenSchema(Schema):
     access_token = fields.String(
         metadata={"description": "Send as `Authorization: Bearer <access_token>`."}
     )

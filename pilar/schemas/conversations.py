@@ -11,6 +11,7 @@ from marshmallow import fields
 from marshmallow import validate
 
 from pilar.models import Channel
+from pilar.schemas.base import Schema
 from pilar.schemas.fields import JSONObject
 from pilar.schemas.fields import Text
 from pilar.schemas.fields import UTCDateTime
@@ -32,7 +33,7 @@ TURN_OPENAPI = {
 }
 
 
-class TurnCreateSchema(ma.Schema):
+class TurnCreateSchema(Schema):
     role = Text(
         required=True,
         validate=validate.Length(min=1, max=64),
@@ -53,7 +54,7 @@ class MessageCreateSchema(TurnCreateSchema):
     )
 
 
-class ConversationSchema(ma.Schema):
+class ConversationSchema(Schema):
     id = fields.UUID(dump_only=True)
     channel = fields.Enum(Channel)
     # Dumped as stored: turns are validated on the way in, and a nested schema
@@ -64,13 +65,13 @@ class ConversationSchema(ma.Schema):
     updated_at = fields.AwareDateTime(dump_only=True)
 
 
-class ConversationCreateSchema(ma.Schema):
+class ConversationCreateSchema(Schema):
     channel = fields.Enum(Channel, required=True)
     transcript = fields.List(fields.Nested(TurnCreateSchema), load_default=list)
     metadata = JSONObject(load_default=dict)
 
 
-class ConversationUpdateSchema(ma.Schema):
+class ConversationUpdateSchema(Schema):
     channel = fields.Enum(Channel)
     transcript = fields.List(
         fields.Nested(TurnCreateSchema),
@@ -107,4 +108,4 @@ class ConversationQueryArgsSchema(PageArgsSchema):
 
 
 class ConversationPageSchema(PageSchema):
-    items = fields.List(fields.Nested(ConversationSchema))
+    items = fields.Nested(ConversationSchema, many=True)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import marshmallow as ma
 from marshmallow import fields
 
+from pilar.schemas.base import Schema
 
-class ErrorSchema(ma.Schema):
+
+class ErrorSchema(Schema):
     code = fields.String(
         metadata={
             "description": "Stable snake_case machine code, e.g. `validation_error`."

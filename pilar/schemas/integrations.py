@@ -20,6 +20,7 @@ from marshmallow import validate
 
 from pilar.errors import ValidationError
 from pilar.models import TenantIntegrationType
+from pilar.schemas.base import Schema
 from pilar.schemas.pagination import PageSchema
 
 _NAME = validate.Regexp(
@@ -76,7 +77,7 @@ def _google_token_uri(value: str) -> None:
         )
 
 
-class MagiclineConfigSchema(ma.Schema):
+class MagiclineConfigSchema(Schema):
     tenant = fields.String(
         required=True,
         validate=_NAME,
@@ -92,7 +93,7 @@ class MagiclineConfigSchema(ma.Schema):
     environment = fields.String(validate=validate.OneOf(["production", "sandbox"]))
 
 
-class FitogramConfigSchema(ma.Schema):
+class FitogramConfigSchema(Schema):
     provider_id = fields.UUID(
         metadata={"description": "Required unless `provider_slug` is given."}
     )
@@ -117,7 +118,7 @@ class FitogramConfigSchema(ma.Schema):
         return data
 
 
-class ServiceAccountSchema(ma.Schema):
+class ServiceAccountSchema(Schema):
     type = fields.String(
         load_default="service_account",
         validate=validate.Equal("service_account"),
@@ -132,7 +133,7 @@ class ServiceAccountSchema(ma.Schema):
     )
 
 
-class GoogleCalendarConfigSchema(ma.Schema):
+class GoogleCalendarConfigSchema(Schema):
     calendar_id = fields.String(required=True, validate=_TEXT)
     service_account = fields.Nested(ServiceAccountSchema, required=True)
     time_zone = fields.String(
@@ -140,7 +141,7 @@ class GoogleCalendarConfigSchema(ma.Schema):
     )
 
 
-class CsvConfigSchema(ma.Schema):
+class CsvConfigSchema(Schema):
     delimiter = fields.String(
         load_default=",",
         validate=[
@@ -194,7 +195,7 @@ def load_config(type_: TenantIntegrationType, config: Any) -> dict[str, Any]:
     return loaded
 
 
-class IntegrationPutSchema(ma.Schema):
+class IntegrationPutSchema(Schema):
     config = fields.Dict(
         required=True,
         metadata={
@@ -216,7 +217,7 @@ class IntegrationPutSchema(ma.Schema):
     active = fields.Boolean(load_default=True)
 
 
-class IntegrationSchema(ma.Schema):
+class IntegrationSchema(Schema):
     id = fields.UUID(dump_only=True)
     type = fields.Enum(TenantIntegrationType)
     config = fields.Dict(metadata={"description": "The config without its secrets."})
@@ -233,4 +234,4 @@ class IntegrationSchema(ma.Schema):
 
 
 class IntegrationPageSchema(PageSchema):
-    items = fields.List(fields.Nested(IntegrationSchema))
+    items = fields.Nested(IntegrationSchema, many=True)

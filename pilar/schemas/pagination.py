@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import marshmallow as ma
 from marshmallow import fields
 from marshmallow import validate
 
+from pilar.schemas.base import Schema
 
-class PageArgsSchema(ma.Schema):
+
+class PageArgsSchema(Schema):
     limit = fields.Integer(
         load_default=50,
         validate=validate.Range(min=1, max=200),
@@ -20,7 +21,7 @@ class PageArgsSchema(ma.Schema):
     )
 
 
-class PageSchema(ma.Schema):
+class PageSchema(Schema):
     next_cursor = fields.String(
         allow_none=True,
         metadata={"description": "Cursor of the next page; null on the last page."},

@@ -11,6 +11,7 @@ from marshmallow import validate
 
 from pilar.models import PhoneStatus
 from pilar.models.phone_numbers import SIP_SECRET_KEYS
+from pilar.schemas.base import Schema
 from pilar.schemas.fields import E164Number
 from pilar.schemas.fields import HostName
 from pilar.schemas.fields import Text
@@ -24,7 +25,7 @@ _WRITE_ONLY_NOTE = (
 )
 
 
-class SipCredentialsSchema(ma.Schema):
+class SipCredentialsSchema(Schema):
     username = fields.String()
     registrar = fields.String()
     port = fields.Integer()
@@ -41,7 +42,7 @@ class SipCredentialsSchema(ma.Schema):
         return {**credentials, "secrets_set": secrets_set(credentials, SIP_SECRET_KEYS)}
 
 
-class SipCredentialsCreateSchema(ma.Schema):
+class SipCredentialsCreateSchema(Schema):
     username = Text(required=True, validate=validate.Length(min=1, max=255))
     password = Text(
         required=True,
@@ -69,7 +70,7 @@ class SipCredentialsUpdateSchema(SipCredentialsCreateSchema):
     )
 
 
-class PhoneNumberSchema(ma.Schema):
+class PhoneNumberSchema(Schema):
     id = fields.UUID(dump_only=True)
     number = fields.String(metadata={"description": "E.164."})
     sip_credentials = fields.Nested(SipCredentialsSchema, allow_none=True)
@@ -78,14 +79,14 @@ class PhoneNumberSchema(ma.Schema):
     updated_at = fields.AwareDateTime(dump_only=True)
 
 
-class PhoneNumberCreateSchema(ma.Schema):
+class PhoneNumberCreateSchema(Schema):
     number = E164Number(required=True)
     sip_credentials = fields.Nested(
         SipCredentialsCreateSchema, load_default=None, allow_none=True
     )
 
 
-class PhoneNumberUpdateSchema(ma.Schema):
+class PhoneNumberUpdateSchema(Schema):
     number = E164Number()
     sip_credentials = fields.Nested(
         SipCredentialsUpdateSchema,
@@ -96,4 +97,4 @@ class PhoneNumberUpdateSchema(ma.Schema):
 
 
 class PhoneNumberPageSchema(PageSchema):
-    items = fields.List(fields.Nested(PhoneNumberSchema))
+    items = fields.Nested(PhoneNumberSchema, many=True)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import marshmallow as ma
 from marshmallow import fields
 from marshmallow import validate
 
 from pilar.models import TenantStatus
 from pilar.passwords import MIN_PASSWORD_LENGTH
+from pilar.schemas.base import Schema
 from pilar.schemas.pagination import PageArgsSchema
 from pilar.schemas.pagination import PageSchema
 
 
-class TenantSchema(ma.Schema):
+class TenantSchema(Schema):
     id = fields.UUID(dump_only=True)
     name = fields.String()
     domain = fields.String()
@@ -30,7 +30,7 @@ class TenantDetailSchema(TenantSchema):
     )
 
 
-class OwnerSchema(ma.Schema):
+class OwnerSchema(Schema):
     email = fields.Email(required=True, validate=validate.Length(max=320))
     password = fields.String(
         required=True,
@@ -39,7 +39,7 @@ class OwnerSchema(ma.Schema):
     )
 
 
-class TenantCreateSchema(ma.Schema):
+class TenantCreateSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     domain = fields.String(required=True, validate=validate.Length(min=1, max=253))
     schema_name = fields.String(
@@ -53,7 +53,7 @@ class TenantCreateSchema(ma.Schema):
     owner = fields.Nested(OwnerSchema, load_default=None, allow_none=True)
 
 
-class TenantUpdateSchema(ma.Schema):
+class TenantUpdateSchema(Schema):
     name = fields.String(validate=validate.Length(min=1, max=200))
     domain = fields.String(validate=validate.Length(min=1, max=253))
     status = fields.Enum(TenantStatus)
@@ -65,4 +65,4 @@ class TenantQueryArgsSchema(PageArgsSchema):
 
 
 class TenantPageSchema(PageSchema):
-    items = fields.List(fields.Nested(TenantSchema))
+    items = fields.Nested(TenantSchema, many=True)

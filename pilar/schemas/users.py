@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import marshmallow as ma
 from marshmallow import fields
 from marshmallow import validate
 
 from pilar.models import Role
 from pilar.passwords import MIN_PASSWORD_LENGTH
+from pilar.schemas.base import Schema
 from pilar.schemas.pagination import PageSchema
 
 _EMAIL_LENGTH = validate.Length(max=320)
 _PASSWORD_LENGTH = validate.Length(min=MIN_PASSWORD_LENGTH, max=1024)
 
 
-class UserSchema(ma.Schema):
+class UserSchema(Schema):
     id = fields.UUID(dump_only=True)
     email = fields.Email()
     role = fields.Enum(Role)
@@ -22,7 +22,7 @@ class UserSchema(ma.Schema):
     updated_at = fields.AwareDateTime(dump_only=True)
 
 
-class UserCreateSchema(ma.Schema):
+class UserCreateSchema(Schema):
     email = fields.Email(
         required=True,
         validate=_EMAIL_LENGTH,
@@ -41,7 +41,7 @@ class UserCreateSchema(ma.Schema):
     )
 
 
-class UserUpdateSchema(ma.Schema):
+class UserUpdateSchema(Schema):
     email = fields.Email(validate=_EMAIL_LENGTH)
     password = fields.String(load_only=True, validate=_PASSWORD_LENGTH)
     role = fields.Enum(
@@ -54,4 +54,4 @@ class UserUpdateSchema(ma.Schema):
 
 
 class UserPageSchema(PageSchema):
-    items = fields.List(fields.Nested(UserSchema))
+    items = fields.Nested(UserSchema, many=True)

@@ -11,6 +11,7 @@ from marshmallow import validate
 
 from pilar.models import WhatsAppStatus
 from pilar.models.whatsapp_channels import WA_CLOUD_API_SECRET_KEYS
+from pilar.schemas.base import Schema
 from pilar.schemas.fields import E164Number
 from pilar.schemas.fields import Text
 from pilar.schemas.pagination import PageSchema
@@ -22,7 +23,7 @@ _WRITE_ONLY_NOTE = (
 )
 
 
-class WaCloudApiConfigSchema(ma.Schema):
+class WaCloudApiConfigSchema(Schema):
     phone_number_id = fields.String()
     business_account_id = fields.String()
     api_version = fields.String(allow_none=True)
@@ -38,7 +39,7 @@ class WaCloudApiConfigSchema(ma.Schema):
         return {**config, "secrets_set": secrets_set(config, WA_CLOUD_API_SECRET_KEYS)}
 
 
-class WaCloudApiConfigCreateSchema(ma.Schema):
+class WaCloudApiConfigCreateSchema(Schema):
     phone_number_id = Text(
         required=True,
         validate=validate.Regexp(r"^[0-9]{1,32}$", error="Must be 1 to 32 digits."),
@@ -68,7 +69,7 @@ class WaCloudApiConfigUpdateSchema(WaCloudApiConfigCreateSchema):
     )
 
 
-class WhatsAppChannelSchema(ma.Schema):
+class WhatsAppChannelSchema(Schema):
     id = fields.UUID(dump_only=True)
     wa_number = fields.String(metadata={"description": "E.164."})
     wa_cloud_api_config = fields.Nested(WaCloudApiConfigSchema, allow_none=True)
@@ -77,14 +78,14 @@ class WhatsAppChannelSchema(ma.Schema):
     updated_at = fields.AwareDateTime(dump_only=True)
 
 
-class WhatsAppChannelCreateSchema(ma.Schema):
+class WhatsAppChannelCreateSchema(Schema):
     wa_number = E164Number(required=True)
     wa_cloud_api_config = fields.Nested(
         WaCloudApiConfigCreateSchema, load_default=None, allow_none=True
     )
 
 
-class WhatsAppChannelUpdateSchema(ma.Schema):
+class WhatsAppChannelUpdateSchema(Schema):
     wa_number = E164Number()
     wa_cloud_api_config = fields.Nested(
         WaCloudApiConfigUpdateSchema,
@@ -95,4 +96,4 @@ class WhatsAppChannelUpdateSchema(ma.Schema):
 
 
 class WhatsAppChannelPageSchema(PageSchema):
-    items = fields.List(fields.Nested(WhatsAppChannelSchema))
+    items = fields.Nested(WhatsAppChannelSchema, many=True)

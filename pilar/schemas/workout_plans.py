@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import marshmallow as ma
 from marshmallow import fields
 from marshmallow import validate
 
+from pilar.schemas.base import Schema
 from pilar.schemas.fields import JSONObject
 from pilar.schemas.fields import Text
 from pilar.schemas.pagination import PageArgsSchema
@@ -14,7 +14,7 @@ from pilar.schemas.pagination import PageSchema
 _USER_ID_DESCRIPTION = "The member the plan is for, as the studio's systems name them."
 
 
-class WorkoutPlanSchema(ma.Schema):
+class WorkoutPlanSchema(Schema):
     id = fields.UUID(dump_only=True)
     user_id = fields.String(
         allow_none=True, metadata={"description": _USER_ID_DESCRIPTION}
@@ -24,7 +24,7 @@ class WorkoutPlanSchema(ma.Schema):
     updated_at = fields.AwareDateTime(dump_only=True)
 
 
-class WorkoutPlanCreateSchema(ma.Schema):
+class WorkoutPlanCreateSchema(Schema):
     user_id = Text(
         load_default=None,
         allow_none=True,
@@ -34,7 +34,7 @@ class WorkoutPlanCreateSchema(ma.Schema):
     plan = JSONObject(required=True)
 
 
-class WorkoutPlanUpdateSchema(ma.Schema):
+class WorkoutPlanUpdateSchema(Schema):
     user_id = Text(
         allow_none=True,
         validate=validate.Length(min=1, max=255),
@@ -52,4 +52,4 @@ class WorkoutPlanQueryArgsSchema(PageArgsSchema):
 
 
 class WorkoutPlanPageSchema(PageSchema):
-    items = fields.List(fields.Nested(WorkoutPlanSchema))
+    items = fields.Nested(WorkoutPlanSchema, many=True)

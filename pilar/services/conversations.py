@@ -15,8 +15,15 @@ from pilar.errors import NotFoundError
 from pilar.extensions import db
 from pilar.models import Channel
 from pilar.models import Conversation
-from pilar.services.pagination import Page
-from pilar.services.pagination import paginate
+from pilar.services.pagination import KeysetList
+from pilar.services.pagination import RowPage
+
+_LIST = KeysetList(
+    Conversation,
+    channel=lambda c, value: c.channel == value,
+    since=lambda c, value: c.created_at >= value,
+    until=lambda c, value: c.created_at < value,
+)
 
 
 def list_conversations(
@@ -26,19 +33,19 @@ def list_conversations(
     until: dt.datetime | None = None,
     limit: int,
     cursor: str | None = None,
-) -> Page[Conversation]:
-    """Return a page of conversations, newest first.
+) -> RowPage:
+    """Return a page of conversations (rows), newest first.
 
     ``since`` is inclusive and ``until`` exclusive, both on ``created_at``.
     """
-    statement = sa.select(Conversation)
-    if channel is not None:
-        statement = statement.where(Conversation.channel == channel)
-    if since is not None:
-        statement = statement.where(Conversation.created_at >= since)
-    if until is not None:
-        statement = statement.where(Conversation.created_at < until)
-    return paginate(db.session, statement, Conversation, limit=limit, cursor=cursor)
+    return _LIST.page(
+        db.session,
+        limit=limit,
+        cursor=cursor,
+        channel=channel,
+        since=since,
+        until=until,
+    )
 
 
 def get_conversation(conversation_id: uuid.UUID) -> Conversation:

@@ -19,8 +19,8 @@ from pilar.errors import ValidationError
 from pilar.extensions import db
 from pilar.models import TenantIntegration
 from pilar.models import TenantIntegrationType
-from pilar.services.pagination import Page
-from pilar.services.pagination import paginate
+from pilar.services.pagination import KeysetList
+from pilar.services.pagination import RowPage
 
 # The † keys of CONTRACT §5, as dotted paths into each type's config.
 SECRET_KEYS: dict[TenantIntegrationType, tuple[str, ...]] = {
@@ -40,15 +40,13 @@ REQUIRED_SECRET_KEYS: dict[TenantIntegrationType, tuple[str, ...]] = {
 }
 
 
+_LIST = KeysetList(TenantIntegration, tenant_id=lambda c, value: c.tenant_id == value)
+
+
 def list_integrations(
     tenant_id: uuid.UUID, *, limit: int, cursor: str | None = None
-) -> Page[TenantIntegration]:
-    statement = sa.select(TenantIntegration).where(
-        TenantIntegration.tenant_id == tenant_id
-    )
-    return paginate(
-        db.session, statement, TenantIntegration, limit=limit, cursor=cursor
-    )
+) -> RowPage:
+    return _LIST.page(db.session, limit=limit, cursor=cursor, tenant_id=tenant_id)
 
 
 def get_integration(

@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 import json
 import uuid
+from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Any
 from typing import Generic
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from pilar.errors import ValidationError
+from pilar.services.rows import row_columns
 
 T = TypeVar("T")
 
@@ -25,6 +27,10 @@ T = TypeVar("T")
 class Page(Generic[T]):
     items: Sequence[T]
     next_cursor: str | None
+
+
+# A page of Core rows that read like the model's objects (see ``row_columns``).
+RowPage = Page[sa.Row[Any]]
 
 
 def encode_cursor(created_at: dt.datetime, row_id: uuid.UUID) -> str:
@@ -51,23 +57,73 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
     return position
 
 
-def paginate(
-    session: orm.Session,
-    statement: sa.Select[Any],
-    model: Any,  # a mapped class with created_at and id
-    *,
-    limit: int,
-    cursor: str | None,
-) -> Page[Any]:
-    """Return one page of ``statement``'s rows, newest first."""
-    if cursor is not None:
-        created_at, row_id = decode_cursor(cursor)
-        statement = statement.where(
-            sa.tuple_(model.created_at, model.id) < sa.tuple_(created_at, row_id)
+# (the table's columns, the value's bind parameter) → a condition.
+Filter = Callable[
+    [sa.ColumnCollection[str, sa.Column[Any]], sa.BindParameter[Any]],
+    sa.ColumnElement[bool],
+]
+
+
+class KeysetList:
+    """One model's rows, newest first, a page at a time, as Core rows.
+
+    ``filters`` name the optional filters and turn the table's columns and
+    a bind parameter into a condition. Only Core columns are used: an ORM
+    attribute anywhere in a statement sends it down the ORM's slower path.
+    Each combination of filters (and cursor) is built into a statement once
+    and then reused with new values: building statements cost more than
+    running them. The cache is bounded by the combinations.
+    """
+
+    def __init__(self, model: Any, **filters: Filter) -> None:
+        self._columns = row_columns(model)
+        self._table: sa.Table = model.__table__
+        self._order = (self._table.c.created_at, self._table.c.id)
+        self._filters = filters
+        self._statements: dict[tuple[frozenset[str], bool], sa.Select[Any]] = {}
+
+    def page(
+        self,
+        session: orm.Session,
+        *,
+        limit: int,
+        cursor: str | None,
+        **values: Any,
+    ) -> RowPage:
+        """Return the page after ``cursor``; a ``None`` value means no filter."""
+        unknown = values.keys() - self._filters.keys()
+        if unknown:
+            raise TypeError(f"Unknown filters: {', '.join(sorted(unknown))}")
+        params = {name: value for name, value in values.items() if value is not None}
+        key = (frozenset(params), cursor is not None)
+        if cursor is not None:
+            params["after_created_at"], params["after_id"] = decode_cursor(cursor)
+        params["page_size"] = limit + 1
+        statement = self._statements.get(key)
+        if statement is None:
+            statement = self._statements[key] = self._build(*key)
+        rows = session.execute(statement, params).all()
+        if len(rows) <= limit:
+            return Page(rows, None)
+        last = rows[limit - 1]
+        return Page(rows[:limit], encode_cursor(last.created_at, last.id))
+
+    def _build(self, names: frozenset[str], after: bool) -> sa.Select[Any]:
+        created_at, row_id = self._order
+        statement = sa.select(*self._columns).where(
+            *(
+                self._filters[name](self._table.c, sa.bindparam(name))
+                for name in sorted(names)
+            )
         )
-    statement = statement.order_by(model.created_at.desc(), model.id.desc())
-    rows = session.scalars(statement.limit(limit + 1)).all()
-    if len(rows) <= limit:
-        return Page(rows, None)
-    last = rows[limit - 1]
-    return Page(rows[:limit], encode_cursor(last.created_at, last.id))
+        if after:
+            statement = statement.where(
+                sa.tuple_(created_at, row_id)
+                < sa.tuple_(
+                    sa.bindparam("after_created_at", type_=created_at.type),
+                    sa.bindparam("after_id", type_=row_id.type),
+                )
+            )
+        return statement.order_by(created_at.desc(), row_id.desc()).limit(
+            sa.bindparam("page_size", type_=sa.Integer)
+        )

@@ -6,8 +6,6 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import sqlalchemy as sa
-
 from pilar.errors import NotFoundError
 from pilar.errors import ValidationError
 from pilar.extensions import db
@@ -20,14 +18,14 @@ from pilar.secrets import merge_secrets
 from pilar.services.numbers import change_number
 from pilar.services.numbers import claim_number
 from pilar.services.numbers import release_number
-from pilar.services.pagination import Page
-from pilar.services.pagination import paginate
+from pilar.services.pagination import KeysetList
+from pilar.services.pagination import RowPage
+
+_LIST = KeysetList(PhoneNumber)
 
 
-def list_phone_numbers(*, limit: int, cursor: str | None = None) -> Page[PhoneNumber]:
-    return paginate(
-        db.session, sa.select(PhoneNumber), PhoneNumber, limit=limit, cursor=cursor
-    )
+def list_phone_numbers(*, limit: int, cursor: str | None = None) -> RowPage:
+    return _LIST.page(db.session, limit=limit, cursor=cursor)
 
 
 def get_phone_number(phone_number_id: uuid.UUID) -> PhoneNumber:

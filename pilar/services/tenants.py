@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
@@ -13,11 +12,17 @@ from pilar.errors import NotFoundError
 from pilar.extensions import db
 from pilar.models import Tenant
 from pilar.models import TenantStatus
-from pilar.services.pagination import Page
-from pilar.services.pagination import paginate
+from pilar.services.pagination import KeysetList
+from pilar.services.pagination import RowPage
 from pilar.tenancy import directory
 from pilar.tenancy.names import normalize_host
 from pilar.tenancy.names import validate_domain
+
+_LIST = KeysetList(
+    Tenant,
+    status=lambda c, value: c.status == value,
+    domain=lambda c, value: c.domain == value,
+)
 
 
 def list_tenants(
@@ -26,13 +31,14 @@ def list_tenants(
     domain: str | None = None,
     limit: int,
     cursor: str | None = None,
-) -> Page[Tenant]:
-    statement = sa.select(Tenant)
-    if status is not None:
-        statement = statement.where(Tenant.status == status)
-    if domain is not None:
-        statement = statement.where(Tenant.domain == normalize_host(domain))
-    return paginate(db.session, statement, Tenant, limit=limit, cursor=cursor)
+) -> RowPage:
+    return _LIST.page(
+        db.session,
+        limit=limit,
+        cursor=cursor,
+        status=status,
+        domain=None if domain is None else normalize_host(domain),
+    )
 
 
 def get_tenant(tenant_id: uuid.UUID) -> Tenant:

@@ -9,6 +9,7 @@ tenant can be neither removed nor demoted.
 from __future__ import annotations
 
 import uuid
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -20,15 +21,30 @@ from pilar.extensions import db
 from pilar.models import Role
 from pilar.models import TenantUser
 from pilar.passwords import hash_password
-from pilar.services.pagination import Page
-from pilar.services.pagination import paginate
+from pilar.services.pagination import KeysetList
+from pilar.services.pagination import RowPage
+
+
+class Actor(Protocol):
+    """Whoever acts: a signed-in user's row or object, or a stand-in for one."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def tenant_id(self) -> uuid.UUID: ...
+
+    @property
+    def role(self) -> Role: ...
+
+
+_LIST = KeysetList(TenantUser, tenant_id=lambda c, value: c.tenant_id == value)
 
 
 def list_users(
     tenant_id: uuid.UUID, *, limit: int, cursor: str | None = None
-) -> Page[TenantUser]:
-    statement = sa.select(TenantUser).where(TenantUser.tenant_id == tenant_id)
-    return paginate(db.session, statement, TenantUser, limit=limit, cursor=cursor)
+) -> RowPage:
+    return _LIST.page(db.session, limit=limit, cursor=cursor, tenant_id=tenant_id)
 
 
 def get_user(tenant_id: uuid.UUID, user_id: uuid.UUID) -> TenantUser:
@@ -42,9 +58,7 @@ def get_user(tenant_id: uuid.UUID, user_id: uuid.UUID) -> TenantUser:
     return user
 
 
-def create_user(
-    actor: TenantUser, *, email: str, password: str, role: Role
-) -> TenantUser:
+def create_user(actor: Actor, *, email: str, password: str, role: Role) -> TenantUser:
     """Create a user in the actor's tenant; commits.
 
     Raises ``PermissionDeniedError`` when an ADMIN creates an OWNER and
@@ -64,7 +78,7 @@ def create_user(
 
 
 def update_user(
-    actor: TenantUser,
+    actor: Actor,
     user_id: uuid.UUID,
     *,
     email: str | None = None,
@@ -94,7 +108,7 @@ def update_user(
     return user
 
 
-def delete_user(actor: TenantUser, user_id: uuid.UUID) -> None:
+def delete_user(actor: Actor, user_id: uuid.UUID) -> None:
     """Delete a user; their tokens stop working at once. Commits.
 
     Raises ``NotFoundError``, ``PermissionDeniedError`` (an ADMIN deleting an
@@ -108,7 +122,7 @@ def delete_user(actor: TenantUser, user_id: uuid.UUID) -> None:
     db.session.commit()
 
 
-def _require_owner(actor: TenantUser, action: str) -> None:
+def _require_owner(actor: Actor, action: str) -> None:
     if actor.role is not Role.OWNER:
         raise PermissionDeniedError(
             f"Role {actor.role.value!r} may not {action}; it needs OWNER."

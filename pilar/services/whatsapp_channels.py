@@ -6,8 +6,6 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import sqlalchemy as sa
-
 from pilar.errors import NotFoundError
 from pilar.errors import ValidationError
 from pilar.extensions import db
@@ -20,22 +18,17 @@ from pilar.secrets import merge_secrets
 from pilar.services.numbers import change_number
 from pilar.services.numbers import claim_number
 from pilar.services.numbers import release_number
-from pilar.services.pagination import Page
-from pilar.services.pagination import paginate
+from pilar.services.pagination import KeysetList
+from pilar.services.pagination import RowPage
 
 _PHONE_NUMBER_ID_FIELD = "wa_cloud_api_config.phone_number_id"
 
 
-def list_whatsapp_channels(
-    *, limit: int, cursor: str | None = None
-) -> Page[WhatsAppChannel]:
-    return paginate(
-        db.session,
-        sa.select(WhatsAppChannel),
-        WhatsAppChannel,
-        limit=limit,
-        cursor=cursor,
-    )
+_LIST = KeysetList(WhatsAppChannel)
+
+
+def list_whatsapp_channels(*, limit: int, cursor: str | None = None) -> RowPage:
+    return _LIST.page(db.session, limit=limit, cursor=cursor)
 
 
 def get_whatsapp_channel(channel_id: uuid.UUID) -> WhatsAppChannel:

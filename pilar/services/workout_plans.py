@@ -6,23 +6,20 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import sqlalchemy as sa
-
 from pilar.errors import NotFoundError
 from pilar.extensions import db
 from pilar.models import WorkoutPlan
-from pilar.services.pagination import Page
-from pilar.services.pagination import paginate
+from pilar.services.pagination import KeysetList
+from pilar.services.pagination import RowPage
+
+_LIST = KeysetList(WorkoutPlan, user_id=lambda c, value: c.user_id == value)
 
 
 def list_workout_plans(
     *, user_id: str | None = None, limit: int, cursor: str | None = None
-) -> Page[WorkoutPlan]:
-    """Return a page of workout plans, newest first; ``user_id`` filters exactly."""
-    statement = sa.select(WorkoutPlan)
-    if user_id is not None:
-        statement = statement.where(WorkoutPlan.user_id == user_id)
-    return paginate(db.session, statement, WorkoutPlan, limit=limit, cursor=cursor)
+) -> RowPage:
+    """Return a page of workout plans (rows), newest first; ``user_id`` is exact."""
+    return _LIST.page(db.session, limit=limit, cursor=cursor, user_id=user_id)
 
 
 def get_workout_plan(workout_plan_id: uuid.UUID) -> WorkoutPlan:
