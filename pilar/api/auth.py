@@ -27,7 +27,6 @@ from pilar.api.errors import error_responses
 from pilar.errors import AuthenticationError
 from pilar.errors import NotFoundError
 from pilar.errors import PermissionDeniedError
-from pilar.extensions import db
 from pilar.models import Role
 from pilar.models import TenantUser
 from pilar.schemas.auth import TokenRequestSchema
@@ -66,7 +65,7 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(keys, salt=_SALT)
 
 
-def _password_stamp(user: TenantUser) -> str:
+def _password_stamp(user: TenantUser | sa.Row[Any]) -> str:
     # Changes with the password hash, so a new password ends the old tokens.
     digest = hashlib.sha256(user.password_hash.encode()).hexdigest()
     return digest[:16]
@@ -107,18 +106,15 @@ def authenticate() -> None:
         raise AuthenticationError(_REFUSED) from None
     if not hmac.compare_digest(tenant_id.bytes, tenant.id.bytes):
         raise AuthenticationError(_REFUSED)
-    user = db.session.scalar(
-        sa.select(TenantUser).where(
-            TenantUser.id == user_id, TenantUser.tenant_id == tenant.id
-        )
-    )
+    user = auth_service.find_user(tenant.id, user_id)
     if user is None or not hmac.compare_digest(stamp, _password_stamp(user)):
         raise AuthenticationError(_REFUSED)
     g.user = user
 
 
-def current_user() -> TenantUser:
-    user: TenantUser | None = g.get("user")
+def current_user() -> sa.Row[Any]:
+    """Return the signed-in user of this request, a row of ``tenant_users``."""
+    user: sa.Row[Any] | None = g.get("user")
     if user is None:
         raise AuthenticationError("A bearer token is required.")
     return user
@@ -139,7 +135,7 @@ def roles_required(*roles: Role, writes_only: bool = False) -> Callable[[], None
     return hook
 
 
-def require_roles(*roles: Role) -> TenantUser:
+def require_roles(*roles: Role) -> sa.Row[Any]:
     """Return the current user if their role is one of ``roles``, else 403."""
     user = current_user()
     if user.role not in roles:

@@ -14,6 +14,7 @@ import datetime as dt
 import functools
 import math
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -25,6 +26,7 @@ from pilar.models import LoginFailure
 from pilar.models import TenantUser
 from pilar.passwords import hash_password
 from pilar.passwords import verify_password
+from pilar.services.rows import row_columns
 
 MAX_FAILURES = 5
 FAILURE_WINDOW = dt.timedelta(minutes=15)
@@ -32,6 +34,19 @@ LOCKOUT = dt.timedelta(minutes=1)
 MAX_LOCKOUT = dt.timedelta(hours=1)
 
 _WRONG_CREDENTIALS = "The email or password is wrong."
+
+# Built once: the lookup runs on every authenticated request.
+_USER_BY_ID = sa.select(*row_columns(TenantUser)).where(
+    TenantUser.__table__.c.id == sa.bindparam("user_id"),
+    TenantUser.__table__.c.tenant_id == sa.bindparam("tenant_id"),
+)
+
+
+def find_user(tenant_id: uuid.UUID, user_id: uuid.UUID) -> sa.Row[Any] | None:
+    """Return the tenant's user with ``user_id`` as a row, or ``None``."""
+    return db.session.execute(
+        _USER_BY_ID, {"user_id": user_id, "tenant_id": tenant_id}
+    ).one_or_none()
 
 
 def sign_in(tenant_id: uuid.UUID, email: str, password: str) -> TenantUser:
