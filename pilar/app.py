@@ -14,6 +14,7 @@ from pilar import cli
 from pilar import config
 from pilar import embedded
 from pilar import log
+from pilar import pool
 from pilar import tenancy
 from pilar.extensions import db
 from pilar.extensions import migrate
@@ -33,6 +34,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIR"])
     log.init_app(app)
+    with app.app_context():
+        pool.ping_after_idle(db.engine, app.config["DB_POOL_PING_IDLE"])
     tenancy.init_app(app)
     api.init_app(app)
     admin.init_app(app)
@@ -51,7 +54,6 @@ def _instance_path(test_config: Mapping[str, Any] | None) -> str | None:
 
 def _engine_options(app: Flask) -> dict[str, Any]:
     return {
-        "pool_pre_ping": True,
         "pool_size": app.config["DB_POOL_SIZE"],
         "max_overflow": app.config["DB_MAX_OVERFLOW"],
         "pool_recycle": app.config["DB_POOL_RECYCLE"],

@@ -27,6 +27,8 @@ DEFAULTS: dict[str, Any] = {
     # Every backend caches the catalog entries of each table it touches; with
     # thousands of tenant db schemas, recycling connections bounds that memory.
     "DB_POOL_RECYCLE": 300,
+    # A pooled connection idle this long is pinged before use (pilar.pool).
+    "DB_POOL_PING_IDLE": 2.0,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "ACCESS_TOKEN_TTL": 3600,
     "SQLALCHEMY_TRACK_MODIFICATIONS": False,
