@@ -9,6 +9,7 @@ a bare WSGI function doing the same work with psycopg (bench/http/floor.py).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
@@ -128,6 +129,10 @@ def seed(url: str, count: int) -> list[Target]:
                 )
             )
         db.engine.dispose()
+    # Vacuum and analyse now: autovacuum would otherwise visit the new tables
+    # in the middle of a measured case.
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
     return targets
 
 
@@ -293,13 +298,38 @@ def measure(
     result = Result(
         label, rate, p50, p99, non_200, rss_before, rss_after, backend_pss, sample_ok
     )
-    print(
-        f"{label:<24} {rate:8.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
-        f"non-200 {non_200}  worker RSS {rss_before:6.1f} → {rss_after:6.1f} MB  "
-        f"backend PSS {backend_pss:5.1f} MB  "
-        f"sample {'ok' if sample_ok else 'WRONG'}"
-    )
+    _print(result)
     return result
+
+
+def _print(result: Result) -> None:
+    print(
+        f"{result.label:<24} {result.requests_per_second:8.0f} req/s  "
+        f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  "
+        f"non-200 {result.non_200}  "
+        f"worker RSS {result.rss_before_mb:6.1f} → {result.rss_after_mb:6.1f} MB  "
+        f"backend PSS {result.backend_pss_mb:5.1f} MB  "
+        f"sample {'ok' if result.sample_ok else 'WRONG'}"
+    )
+
+
+def _median(results: list[Result]) -> Result:
+    """The run with the median rate; all runs' errors and samples count."""
+    ranked = sorted(results, key=lambda r: r.requests_per_second)
+    middle = ranked[len(ranked) // 2]
+    return dataclasses.replace(
+        middle,
+        non_200=sum(r.non_200 for r in results),
+        sample_ok=all(r.sample_ok for r in results),
+    )
+
+
+def _ratio_range(numerators: list[Result], denominators: list[Result]) -> str:
+    ratios = [
+        n.requests_per_second / d.requests_per_second
+        for n, d in zip(numerators, denominators, strict=True)
+    ]
+    return f"{min(ratios):.2f} to {max(ratios):.2f}"
 
 
 def main() -> None:
@@ -309,44 +339,65 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="measure every case this many times, interleaved; report medians",
+    )
     args = parser.parse_args()
+    smallest_n, largest_n = min(args.tenants), max(args.tenants)
     with throwaway_database() as url:
         print_machine(url)
         print(
             f"gunicorn: {args.workers} workers x {args.threads} threads (gthread); "
-            f"wrk: 2 threads, {args.connections} connections, {args.seconds} s per case"
+            f"wrk: 2 threads, {args.connections} connections, {args.seconds} s "
+            f"per case; {args.rounds} rounds"
         )
         started = time.perf_counter()
-        targets = seed(url, max(args.tenants))
+        targets = seed(url, largest_n)
         print(
             f"seeded {len(targets)} tenants x {CONVERSATIONS} conversations "
             f"in {time.perf_counter() - started:.1f} s"
         )
-        floor = measure(
-            f"floor, {min(args.tenants)} tenants",
-            "bench.http.floor:app",
-            url,
-            targets[: min(args.tenants)],
-            args,
-        )
-        single = measure("pilar, 1 tenant", "wsgi:app", url, targets[:1], args)
-        results = {
-            n: measure(f"pilar, {n} tenants", "wsgi:app", url, targets[:n], args)
-            for n in args.tenants
-        }
-        smallest, largest = results[min(args.tenants)], results[max(args.tenants)]
-        print()
-        floor_ratio = smallest.requests_per_second / floor.requests_per_second
-        scale_ratio = largest.requests_per_second / single.requests_per_second
-        rss_growth = largest.rss_after_mb - single.rss_after_mb
-        print(f"pilar/floor, {min(args.tenants)} tenants: {floor_ratio:.2f} (>= 0.7)")
-        print(f"{max(args.tenants)} tenants / 1 tenant: {scale_ratio:.2f} (>= 0.9)")
-        print(f"worker RSS, {max(args.tenants)} vs 1: {rss_growth:+.1f} MB (<= +10)")
-        bad = [
-            r.label
-            for r in (floor, single, *results.values())
-            if r.non_200 or not r.sample_ok
+        cases = [
+            (f"floor, {smallest_n} tenants", "bench.http.floor:app", smallest_n),
+            ("pilar, 1 tenant", "wsgi:app", 1),
+            *((f"pilar, {n} tenants", "wsgi:app", n) for n in args.tenants),
         ]
+        runs: dict[str, list[Result]] = {label: [] for label, _, _ in cases}
+        # Rounds interleave the cases, so a slow spell of a shared machine
+        # lands on all of them rather than on one.
+        for _ in range(args.rounds):
+            for label, app_path, count in cases:
+                runs[label].append(measure(label, app_path, url, targets[:count], args))
+        floor_runs = runs[cases[0][0]]
+        single_runs = runs["pilar, 1 tenant"]
+        smallest_runs = runs[f"pilar, {smallest_n} tenants"]
+        largest_runs = runs[f"pilar, {largest_n} tenants"]
+        print(f"\nmedians of {args.rounds} rounds:")
+        medians = {label: _median(results) for label, results in runs.items()}
+        for result in medians.values():
+            _print(result)
+        floor, single = medians[cases[0][0]], medians["pilar, 1 tenant"]
+        smallest = medians[f"pilar, {smallest_n} tenants"]
+        largest = medians[f"pilar, {largest_n} tenants"]
+        print()
+        print(
+            f"pilar/floor, {smallest_n} tenants: "
+            f"{smallest.requests_per_second / floor.requests_per_second:.2f} "
+            f"(rounds {_ratio_range(smallest_runs, floor_runs)}; >= 0.7)"
+        )
+        print(
+            f"{largest_n} tenants / 1 tenant: "
+            f"{largest.requests_per_second / single.requests_per_second:.2f} "
+            f"(rounds {_ratio_range(largest_runs, single_runs)}; >= 0.9)"
+        )
+        rss_growth = max(r.rss_after_mb for r in largest_runs) - max(
+            r.rss_after_mb for r in single_runs
+        )
+        print(f"worker RSS, {largest_n} vs 1: {rss_growth:+.1f} MB (<= +10)")
+        bad = [r.label for r in medians.values() if r.non_200 or not r.sample_ok]
         print("non-200 or foreign rows: " + (", ".join(bad) if bad else "none"))
 
 
