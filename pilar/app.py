@@ -15,6 +15,7 @@ from pilar import config
 from pilar import embedded
 from pilar import log
 from pilar import pool
+from pilar import sessions
 from pilar import tenancy
 from pilar.extensions import db
 from pilar.extensions import migrate
@@ -38,6 +39,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         pool.ping_after_idle(db.engine, app.config["DB_POOL_PING_IDLE"])
     tenancy.init_app(app)
     api.init_app(app)
+    sessions.init_app(app)
     admin.init_app(app)
     cli.init_app(app)
     if is_embedded:
