@@ -27,6 +27,7 @@ from pilar.models import TenantUser
 from pilar.passwords import hash_password
 from pilar.passwords import verify_password
 from pilar.services.rows import row_columns
+from pilar.services.rows import row_source
 
 MAX_FAILURES = 5
 FAILURE_WINDOW = dt.timedelta(minutes=15)
@@ -36,9 +37,10 @@ MAX_LOCKOUT = dt.timedelta(hours=1)
 _WRONG_CREDENTIALS = "The email or password is wrong."
 
 # Built once: the lookup runs on every authenticated request.
-_USER_BY_ID = sa.select(*row_columns(TenantUser)).where(
-    TenantUser.__table__.c.id == sa.bindparam("user_id"),
-    TenantUser.__table__.c.tenant_id == sa.bindparam("tenant_id"),
+_USERS = row_source(TenantUser)
+_USER_BY_ID = sa.select(*row_columns(TenantUser, _USERS)).where(
+    _USERS.c.id == sa.bindparam("user_id"),
+    _USERS.c.tenant_id == sa.bindparam("tenant_id"),
 )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import orm
 
 from pilar.errors import ValidationError
 from pilar.services.rows import row_columns
+from pilar.services.rows import row_source
 
 T = TypeVar("T")
 
@@ -76,8 +77,8 @@ class KeysetList:
     """
 
     def __init__(self, model: Any, **filters: Filter) -> None:
-        self._columns = row_columns(model)
-        self._table: sa.Table = model.__table__
+        self._table = row_source(model)
+        self._columns = row_columns(model, self._table)
         self._order = (self._table.c.created_at, self._table.c.id)
         self._filters = filters
         self._statements: dict[tuple[frozenset[str], bool], sa.Select[Any]] = {}

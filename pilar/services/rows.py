@@ -7,14 +7,26 @@ from typing import Any
 import sqlalchemy as sa
 
 
-def row_columns(model: Any) -> tuple[sa.Label[Any], ...]:
-    """Return ``model``'s columns labelled with its attribute names.
+def row_source(model: Any) -> sa.Alias:
+    """Return ``model``'s table aliased to its own name.
 
-    A Core select of these returns rows that read like the model's objects
-    (``row.metadata_``) and dump through the same schemas, without the cost
-    of loading ORM objects into the session.
+    Statements on the alias name the db schema once, in FROM, instead of in
+    every column reference; with a schema translation map, SQLAlchemy
+    rewrites each schema-qualified name on every execution.
+    """
+    table: sa.Table = model.__table__
+    return table.alias(table.name)
+
+
+def row_columns(model: Any, source: sa.FromClause) -> tuple[sa.Label[Any], ...]:
+    """Return ``source``'s columns labelled with ``model``'s attribute names.
+
+    ``source`` is the model's table or an alias of it. A Core select of these
+    returns rows that read like the model's objects (``row.metadata_``) and
+    dump through the same schemas, without the cost of loading ORM objects
+    into the session.
     """
     return tuple(
-        attribute.columns[0].label(attribute.key)
+        source.c[attribute.columns[0].key].label(attribute.key)
         for attribute in sa.inspect(model).column_attrs
     )

@@ -15,11 +15,14 @@ from pilar.schemas.conversations import ConversationSchema
 from pilar.services import conversations as conversation_service
 from pilar.services.pagination import KeysetList
 from pilar.services.rows import row_columns
+from pilar.services.rows import row_source
 from pilar.tenancy import tenant_scope
 
 
 def test_row_columns_are_named_like_the_model_attributes():
-    names = [column.key for column in row_columns(Conversation)]
+    names = [
+        column.key for column in row_columns(Conversation, row_source(Conversation))
+    ]
     assert "metadata_" in names
     assert "metadata" not in names
     assert set(names) == {
