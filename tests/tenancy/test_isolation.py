@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -89,6 +90,31 @@ def test_tenant_insert_without_a_tenant_raises():
     with pytest.raises(TenantNotBoundError):
         db.session.flush()
     db.session.rollback()
+
+
+@pytest.mark.usefixtures("app_ctx")
+def test_tenant_statements_of_every_kind_without_a_tenant_raise():
+    table = WorkoutPlan.__table__
+    rows = [{"row_id": uuid.uuid4(), "new_plan": {}} for _ in range(2)]
+    statements = [
+        # Several rows in one INSERT ("insertmanyvalues").
+        (sa.insert(table), [{"id": row["row_id"], "plan": {}} for row in rows]),
+        # The driver's executemany.
+        (
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("row_id"))
+            .values(plan=sa.bindparam("new_plan")),
+            rows,
+        ),
+        # No parameters at all.
+        (sa.select(sa.func.count()).select_from(table), None),
+    ]
+    for statement, parameters in statements:
+        with db.engine.connect() as conn, pytest.raises(TenantNotBoundError):
+            conn.execute(
+                statement.execution_options(no_parameters=parameters is None),
+                parameters,
+            )
 
 
 def test_tenant_query_on_a_platform_host_raises(probe_app):
