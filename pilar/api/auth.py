@@ -8,6 +8,7 @@ before they change anything.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import uuid
@@ -61,8 +62,16 @@ def _serializer() -> URLSafeTimedSerializer:
     fallbacks = current_app.config.get("SECRET_KEY_FALLBACKS") or []
     if isinstance(fallbacks, str | bytes):
         fallbacks = [fallbacks]
-    keys = [*fallbacks, current_app.config["SECRET_KEY"]]  # the last one signs
-    return URLSafeTimedSerializer(keys, salt=_SALT)
+    return _serializer_for(current_app.config["SECRET_KEY"], tuple(fallbacks))
+
+
+@functools.lru_cache(maxsize=8)
+def _serializer_for(
+    secret_key: str | bytes, fallbacks: tuple[str | bytes, ...]
+) -> URLSafeTimedSerializer:
+    # Built once per set of keys rather than on every request; the last key
+    # signs, all of them verify.
+    return URLSafeTimedSerializer([*fallbacks, secret_key], salt=_SALT)
 
 
 def _password_stamp(user: TenantUser | sa.Row[Any]) -> str:
