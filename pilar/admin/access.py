@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import hmac
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from flask import abort
@@ -21,10 +22,10 @@ from flask import session
 
 from pilar.errors import AuthenticationError
 from pilar.errors import TenantNotFoundError
-from pilar.extensions import db
 from pilar.models import Role
 from pilar.models import TenantUser
 from pilar.services import auth as auth_service
+from pilar.services.users import Actor
 from pilar.tenancy import TenantRef
 from pilar.tenancy import bind_platform_request
 from pilar.tenancy import current_tenant
@@ -38,7 +39,7 @@ _WRITERS = frozenset({Role.OWNER, Role.ADMIN})
 class Principal:
     """The signed-in person: a tenant user, or the platform admin (``user`` None)."""
 
-    user: TenantUser | None
+    user: sa.Row[Any] | None  # a row of tenant_users
 
     @property
     def is_platform(self) -> bool:
@@ -53,7 +54,7 @@ class Principal:
     def label(self) -> str:
         return "platform admin" if self.user is None else self.user.email
 
-    def actor(self, tenant_id: uuid.UUID) -> TenantUser:
+    def actor(self, tenant_id: uuid.UUID) -> Actor:
         """Return the user the services check roles against.
 
         The platform admin acts with an OWNER's rights; the stand-in user is
@@ -82,7 +83,7 @@ def sign_in_user(email: str, password: str) -> None:
         {
             "tenant": str(user.tenant_id),
             "user": str(user.id),
-            "stamp": _password_stamp(user),
+            "stamp": auth_service.password_stamp(user),
         }
     )
 
@@ -156,20 +157,10 @@ def _load_user(identity: dict[str, str]) -> Principal | None:
         return None
     if tenant_id != current_tenant().id:
         return None
-    user = db.session.scalar(
-        sa.select(TenantUser).where(
-            TenantUser.id == user_id, TenantUser.tenant_id == tenant_id
-        )
-    )
-    if user is None or not hmac.compare_digest(stamp, _password_stamp(user)):
-        return None
-    return Principal(user=user)
+    user = auth_service.find_signed_in_user(tenant_id, user_id, stamp)
+    return None if user is None else Principal(user=user)
 
 
 def _token_digest(token: str) -> str:
     key = str(current_app.config["SECRET_KEY"]).encode()
     return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
-
-
-def _password_stamp(user: TenantUser) -> str:
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]

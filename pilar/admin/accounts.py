@@ -26,6 +26,7 @@ from pilar.schemas.users import UserSchema
 from pilar.schemas.users import UserUpdateSchema
 from pilar.services import integrations as integration_service
 from pilar.services import users as user_service
+from pilar.services.users import Actor
 from pilar.tenancy import current_tenant
 
 # Form field → dotted path of the secret in an integration's config.
@@ -36,7 +37,7 @@ _SECRET_FIELDS = {
 }
 
 
-def _actor() -> TenantUser:
+def _actor() -> Actor:
     principal = access.current_principal()
     if principal is None:  # _handle_view signs in before any write
         raise RuntimeError("No one is signed in.")

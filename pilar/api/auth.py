@@ -9,7 +9,6 @@ before they change anything.
 from __future__ import annotations
 
 import functools
-import hashlib
 import hmac
 import uuid
 from collections.abc import Callable
@@ -74,16 +73,14 @@ def _serializer_for(
     return URLSafeTimedSerializer([*fallbacks, secret_key], salt=_SALT)
 
 
-def _password_stamp(user: TenantUser | sa.Row[Any]) -> str:
-    # Changes with the password hash, so a new password ends the old tokens.
-    digest = hashlib.sha256(user.password_hash.encode()).hexdigest()
-    return digest[:16]
-
-
 def issue_token(user: TenantUser) -> tuple[str, int]:
     """Return a signed access token for ``user`` and its lifetime in seconds."""
     token = _serializer().dumps(
-        {"t": str(user.tenant_id), "u": str(user.id), "p": _password_stamp(user)}
+        {
+            "t": str(user.tenant_id),
+            "u": str(user.id),
+            "p": auth_service.password_stamp(user),
+        }
     )
     return token, int(current_app.config["ACCESS_TOKEN_TTL"])
 
@@ -115,8 +112,8 @@ def authenticate() -> None:
         raise AuthenticationError(_REFUSED) from None
     if not hmac.compare_digest(tenant_id.bytes, tenant.id.bytes):
         raise AuthenticationError(_REFUSED)
-    user = auth_service.find_user(tenant.id, user_id)
-    if user is None or not hmac.compare_digest(stamp, _password_stamp(user)):
+    user = auth_service.find_signed_in_user(tenant.id, user_id, stamp)
+    if user is None:
         raise AuthenticationError(_REFUSED)
     g.user = user
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
+import hmac
 import math
 import uuid
 from typing import Any
@@ -44,11 +46,28 @@ _USER_BY_ID = sa.select(*row_columns(TenantUser, _USERS)).where(
 )
 
 
-def find_user(tenant_id: uuid.UUID, user_id: uuid.UUID) -> sa.Row[Any] | None:
-    """Return the tenant's user with ``user_id`` as a row, or ``None``."""
-    return db.session.execute(
+def password_stamp(user: TenantUser | sa.Row[Any]) -> str:
+    """Return a short digest of the user's password hash, kept in credentials.
+
+    It changes with the password, so a new password ends what was issued
+    with the old one (access tokens, data-browser sessions).
+    """
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+def find_signed_in_user(
+    tenant_id: uuid.UUID, user_id: uuid.UUID, stamp: str
+) -> sa.Row[Any] | None:
+    """Return the tenant's user with ``user_id`` as a row, or ``None``.
+
+    ``None`` too when the user's password changed since ``stamp`` was taken.
+    """
+    user = db.session.execute(
         _USER_BY_ID, {"user_id": user_id, "tenant_id": tenant_id}
     ).one_or_none()
+    if user is None or not hmac.compare_digest(stamp, password_stamp(user)):
+        return None
+    return user
 
 
 def sign_in(tenant_id: uuid.UUID, email: str, password: str) -> TenantUser:
