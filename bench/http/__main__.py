@@ -339,11 +339,12 @@ def _median(results: list[Result]) -> Result:
     )
 
 
+def _ratio(numerator: Result, denominator: Result) -> float:
+    return numerator.requests_per_second / denominator.requests_per_second
+
+
 def _ratio_range(numerators: list[Result], denominators: list[Result]) -> str:
-    ratios = [
-        n.requests_per_second / d.requests_per_second
-        for n, d in zip(numerators, denominators, strict=True)
-    ]
+    ratios = [_ratio(n, d) for n, d in zip(numerators, denominators, strict=True)]
     return f"{min(ratios):.2f} to {max(ratios):.2f}"
 
 
@@ -378,14 +379,15 @@ def main() -> None:
             f"seeded {len(targets)} tenants x {CONVERSATIONS} conversations "
             f"in {time.perf_counter() - started:.1f} s"
         )
+        floor_label = f"floor, {smallest_n} tenants"
+        flask_label = f"Flask floor, {smallest_n}"
+        single_label = "pilar, 1 tenant"
+        smallest_label = f"pilar, {smallest_n} tenants"
+        largest_label = f"pilar, {largest_n} tenants"
         cases = [
-            (f"floor, {smallest_n} tenants", "bench.http.floor:app", smallest_n),
-            (
-                f"Flask floor, {smallest_n}",
-                "bench.http.flask_floor:app",
-                smallest_n,
-            ),
-            ("pilar, 1 tenant", "wsgi:app", 1),
+            (floor_label, "bench.http.floor:app", smallest_n),
+            (flask_label, "bench.http.flask_floor:app", smallest_n),
+            (single_label, "wsgi:app", 1),
             *((f"pilar, {n} tenants", "wsgi:app", n) for n in args.tenants),
         ]
         runs: dict[str, list[Result]] = {label: [] for label, _, _ in cases}
@@ -394,35 +396,30 @@ def main() -> None:
         for _ in range(args.rounds):
             for label, app_path, count in cases:
                 runs[label].append(measure(label, app_path, url, targets[:count], args))
-        floor_runs = runs[cases[0][0]]
-        single_runs = runs["pilar, 1 tenant"]
-        smallest_runs = runs[f"pilar, {smallest_n} tenants"]
-        largest_runs = runs[f"pilar, {largest_n} tenants"]
         print(f"\nmedians of {args.rounds} rounds:")
         medians = {label: _median(results) for label, results in runs.items()}
         for result in medians.values():
             _print(result)
-        floor, single = medians[cases[0][0]], medians["pilar, 1 tenant"]
-        smallest = medians[f"pilar, {smallest_n} tenants"]
-        largest = medians[f"pilar, {largest_n} tenants"]
         print()
         print(
             f"pilar/floor, {smallest_n} tenants: "
-            f"{smallest.requests_per_second / floor.requests_per_second:.2f} "
-            f"(rounds {_ratio_range(smallest_runs, floor_runs)}; >= 0.7)"
+            f"{_ratio(medians[smallest_label], medians[floor_label]):.2f} "
+            f"(rounds {_ratio_range(runs[smallest_label], runs[floor_label])}; "
+            ">= 0.7)"
         )
-        flask_runs = runs[cases[1][0]]
         print(
-            f"Flask floor/floor: {_ratio_range(flask_runs, floor_runs)} by round; "
-            f"pilar/Flask floor: {_ratio_range(smallest_runs, flask_runs)}"
+            f"Flask floor/floor: {_ratio_range(runs[flask_label], runs[floor_label])} "
+            f"by round; pilar/Flask floor: "
+            f"{_ratio_range(runs[smallest_label], runs[flask_label])}"
         )
         print(
             f"{largest_n} tenants / 1 tenant: "
-            f"{largest.requests_per_second / single.requests_per_second:.2f} "
-            f"(rounds {_ratio_range(largest_runs, single_runs)}; >= 0.9)"
+            f"{_ratio(medians[largest_label], medians[single_label]):.2f} "
+            f"(rounds {_ratio_range(runs[largest_label], runs[single_label])}; "
+            ">= 0.9)"
         )
-        rss_growth = max(r.rss_after_mb for r in largest_runs) - max(
-            r.rss_after_mb for r in single_runs
+        rss_growth = max(r.rss_after_mb for r in runs[largest_label]) - max(
+            r.rss_after_mb for r in runs[single_label]
         )
         print(f"worker RSS, {largest_n} vs 1: {rss_growth:+.1f} MB (<= +10)")
         bad = [r.label for r in medians.values() if r.non_200 or not r.sample_ok]
