@@ -1,13 +1,16 @@
 """The floor of bench/http: the same request served by a bare WSGI function.
 
 No Flask, no ORM, no marshmallow: the Host is looked up in a dict loaded at
-start, the same bearer token is checked with itsdangerous, the same two
-statements run on a per-thread psycopg connection, and the same JSON bytes
-are returned. It is the most this stack can do on the machine.
+start, the same bearer token is checked with itsdangerous (its user loaded
+with the same columns, its password stamp compared), the same two statements
+run on a per-thread psycopg connection, and the same JSON bytes are returned.
+It is the most this stack can do on the machine.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import threading
@@ -29,6 +32,11 @@ _SERIALIZER = URLSafeTimedSerializer(
 )
 _LOCAL = threading.local()
 _LIMIT = 20
+# The columns PILAR reads for a token's user (pilar/services/auth.py).
+_USER = (
+    "SELECT tenant_id, email, password_hash, role, id, created_at, updated_at "
+    "FROM public.tenant_users WHERE id = %s AND tenant_id = %s"
+)
 
 
 def _load_tenants() -> dict[str, tuple[uuid.UUID, sql.Composable]]:
@@ -84,7 +92,7 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
         claims = _SERIALIZER.loads(
             environ.get("HTTP_AUTHORIZATION", "")[7:], max_age=3600
         )
-        user_id = uuid.UUID(claims["u"])
+        user_id, stamp = uuid.UUID(claims["u"]), str(claims["p"])
         if uuid.UUID(claims["t"]) != tenant_id:
             raise BadSignature("other tenant")
     except (BadSignature, KeyError, ValueError):
@@ -92,11 +100,11 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
             start_response, "401 Unauthorized", b'{"code":"unauthenticated"}\n'
         )
     conn = _connection()
-    user = conn.execute(
-        "SELECT id FROM public.tenant_users WHERE id = %s AND tenant_id = %s",
-        (user_id, tenant_id),
-    ).fetchone()
-    if user is None:
+    user = conn.execute(_USER, (user_id, tenant_id)).fetchone()
+    # The password stamp, as pilar.services.auth.password_stamp computes it.
+    if user is None or not hmac.compare_digest(
+        stamp, hashlib.sha256(user[2].encode()).hexdigest()[:16]
+    ):
         return _respond(
             start_response, "401 Unauthorized", b'{"code":"unauthenticated"}\n'
         )

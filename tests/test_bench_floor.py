@@ -1,0 +1,90 @@
+"""bench/http's floor does PILAR's work: the same answers, byte for byte."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import EnvironBuilder
+from werkzeug.test import run_wsgi_app
+
+from pilar.extensions import db
+from pilar.models import Role
+from tests.api.conftest import TenantActions
+
+PATH = "/api/v1/conversations?limit=20"
+
+
+@pytest.fixture
+def studio(app: Flask, client: FlaskClient, make_tenant: Any) -> TenantActions:
+    actions = TenantActions(app, client, make_tenant())
+    for number in range(25):
+        response = actions.request(
+            "POST",
+            "/api/v1/conversations",
+            json={
+                "channel": "EMAIL",
+                "transcript": [{"role": "member", "text": f"Frage {number}: Größe?"}],
+                "metadata": {"number": number},
+            },
+        )
+        assert response.status_code == 201
+    return actions
+
+
+@pytest.fixture
+def floor(
+    app: Flask, studio: TenantActions, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
+    # The floor reads its settings and the tenants once, when it is imported.
+    with app.app_context():
+        monkeypatch.setenv("DATABASE_URL", db.engine.url.render_as_string(False))
+    monkeypatch.setenv("PILAR_SECRET_KEY", app.config["SECRET_KEY"])
+    sys.modules.pop("bench.http.floor", None)
+    module = importlib.import_module("bench.http.floor")
+    yield module
+    connection = getattr(module._LOCAL, "conn", None)
+    if connection is not None:
+        connection.close()
+    sys.modules.pop("bench.http.floor", None)
+
+
+def _floor_get(floor: Any, domain: str, token: str) -> tuple[str, bytes]:
+    environ = EnvironBuilder(
+        path=PATH,
+        base_url=f"http://{domain}",
+        headers={"Authorization": f"Bearer {token}"},
+    ).get_environ()
+    body, status, _ = run_wsgi_app(floor.app, environ)
+    return status, b"".join(body)
+
+
+def test_floor_returns_pilars_bytes(floor, studio):
+    ours = studio.request("GET", PATH, role=Role.STAFF)
+    status, body = _floor_get(floor, studio.tenant.domain, studio.token(Role.STAFF))
+    assert ours.status_code == 200
+    assert status == "200 OK"
+    assert len(ours.get_json()["items"]) == 20
+    assert ours.get_json()["next_cursor"] is not None
+    assert body == ours.data
+
+
+def test_floor_refuses_a_token_whose_password_changed(floor, studio, app):
+    token = studio.token(Role.STAFF)
+    with app.app_context():
+        db.session.execute(
+            db.text(
+                "UPDATE public.tenant_users SET password_hash = 'changed' "
+                "WHERE tenant_id = :tenant_id"
+            ),
+            {"tenant_id": studio.tenant.id},
+        )
+        db.session.commit()
+    assert studio.request("GET", PATH, role=Role.STAFF).status_code == 401
+    status, _ = _floor_get(floor, studio.tenant.domain, token)
+    assert status == "401 Unauthorized"
