@@ -14,7 +14,6 @@ from pilar.api.auth import roles_required
 from pilar.api.blueprint import Blueprint
 from pilar.api.errors import error_responses
 from pilar.models import Role
-from pilar.models import TenantIntegration
 from pilar.models import TenantIntegrationType
 from pilar.schemas.integrations import CONFIG_SCHEMAS
 from pilar.schemas.integrations import IntegrationPageSchema
@@ -49,7 +48,7 @@ def register_schemas(spec: APISpec) -> None:
         spec.components.schema(f"{name}Config", schema=schema)
 
 
-def _present(integration: TenantIntegration) -> dict[str, Any]:
+def _present(integration: integration_service.Stored) -> dict[str, Any]:
     return {
         "id": integration.id,
         "type": integration.type,

@@ -92,12 +92,16 @@ def delete_integration(tenant_id: uuid.UUID, type_: TenantIntegrationType) -> No
     db.session.commit()
 
 
-def public_config(integration: TenantIntegration) -> dict[str, Any]:
+# A stored integration: the model's object, or a row read like it (services.rows).
+Stored = TenantIntegration | sa.Row[Any]
+
+
+def public_config(integration: Stored) -> dict[str, Any]:
     """Return the integration's config without its secrets."""
     return secrets.redact_secrets(integration.config, SECRET_KEYS[integration.type])
 
 
-def secrets_set(integration: TenantIntegration) -> list[str]:
+def secrets_set(integration: Stored) -> list[str]:
     """Return the paths of the integration's secrets that have a value."""
     return secrets.secrets_set(integration.config, SECRET_KEYS[integration.type])
 
