@@ -5,24 +5,31 @@ workers, production settings), drives ``GET /api/v1/conversations?limit=20``
 with wrk rotating Host and token over the tenants, and compares with a floor:
 a bare WSGI function doing the same work with psycopg (bench/http/floor.py),
 and with the same function inside a minimal Flask app (bench/http/flask_floor.py).
+
+All cases are served at once, each by its own gunicorn, and measured in short
+windows taken in turn: a slow spell of a shared machine then falls on every
+case alike, and each ratio is also given window by window.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import contextlib
 import json
 import os
 import random
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+from dataclasses import field
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -61,11 +68,39 @@ class Target:
 
 
 @dataclass(frozen=True)
-class Result:
+class Case:
     label: str
+    app_path: str
+    targets: list[Target]
+
+
+@dataclass(frozen=True)
+class Window:
+    """One wrk run against one case."""
+
     requests_per_second: float
     p50_ms: float
     p99_ms: float
+    non_200: int
+
+
+@dataclass
+class Server:
+    case: Case
+    process: subprocess.Popen[bytes]
+    port: int
+    application_name: str
+    rss_before_mb: float = 0.0
+    warmup_requests_per_second: float = 0.0
+    windows: list[Window] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Result:
+    label: str
+    requests_per_second: float  # mean over the case's windows
+    p50_ms: float  # median over the windows
+    p99_ms: float  # median over the windows
     non_200: int
     rss_before_mb: float
     rss_after_mb: float
@@ -153,8 +188,8 @@ def _worker_rss_mb(master: int) -> float:
     return total / 1024
 
 
-def _backend_pss_mb(url: str) -> float:
-    """Mean proportional memory of the server's backends serving this database.
+def _backend_pss_mb(url: str, application_name: str) -> float:
+    """Mean proportional memory of the backends serving one case.
 
     Each backend caches catalog entries for every table it touches, so this
     grows with the tenants a connection has served until it is recycled.
@@ -162,7 +197,8 @@ def _backend_pss_mb(url: str) -> float:
     with psycopg.connect(url) as conn:
         pids = conn.execute(
             "SELECT pid FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "WHERE datname = current_database() AND application_name = %s",
+            [application_name],
         ).fetchall()
     sizes = []
     for (pid,) in pids:
@@ -172,6 +208,11 @@ def _backend_pss_mb(url: str) -> float:
             return float("nan")
         sizes.append(int(re.search(r"Pss:\s+(\d+)", rollup).group(1)) / 1024)  # type: ignore[union-attr]
     return sum(sizes) / len(sizes) if sizes else float("nan")
+
+
+def _with_application_name(url: str, application_name: str) -> str:
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}application_name={application_name}"
 
 
 def _start(
@@ -235,9 +276,7 @@ def _sample_ok(port: int, targets: list[Target]) -> bool:
     return True
 
 
-def _wrk(
-    port: int, targets: list[Target], seconds: int, connections: int
-) -> tuple[float, float, float, int]:
+def _wrk(port: int, targets: list[Target], seconds: int, connections: int) -> Window:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
         handle.writelines(f"{t.domain} {t.token}\n" for t in targets)
     try:
@@ -272,7 +311,7 @@ def _wrk(
     errors = re.search(r"Socket errors: (.*)", output)
     if errors:
         print(f"  wrk socket errors: {errors.group(1)}")
-    return rate, _latency(output, "50%"), _latency(output, "99%"), non_200
+    return Window(rate, _latency(output, "50%"), _latency(output, "99%"), non_200)
 
 
 def _latency(output: str, label: str) -> float:
@@ -280,40 +319,52 @@ def _latency(output: str, label: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def measure(
-    label: str, app_path: str, url: str, targets: list[Target], args: argparse.Namespace
-) -> Result:
+@contextlib.contextmanager
+def _serving(
+    case: Case, number: int, url: str, args: argparse.Namespace
+) -> Iterator[Server]:
     port = _free_port()
-    server = _start(app_path, url, port, args.workers, args.threads)
-    try:
-        for target in targets[:4]:
-            _get(port, target)
-        rss_before = _worker_rss_mb(server.pid)
-        # Each backend loads the catalog entries of every tenant table it
-        # meets once (until pool_recycle replaces it): the warm-up pays that,
-        # and its rate is printed so the cold start stays visible.
-        warmup_rate = _wrk(port, targets, args.warmup, args.connections)[0]
-        rate, p50, p99, non_200 = _wrk(port, targets, args.seconds, args.connections)
-        rss_after = _worker_rss_mb(server.pid)
-        backend_pss = _backend_pss_mb(url)
-        sample_ok = _sample_ok(port, targets)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    result = Result(
-        label,
-        rate,
-        p50,
-        p99,
-        non_200,
-        rss_before,
-        rss_after,
-        backend_pss,
-        sample_ok,
-        warmup_rate,
+    application_name = f"bench-http-{number}"
+    process = _start(
+        case.app_path,
+        _with_application_name(url, application_name),
+        port,
+        args.workers,
+        args.threads,
     )
-    _print(result)
-    return result
+    try:
+        yield Server(case, process, port, application_name)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _warm_up(server: Server, args: argparse.Namespace) -> None:
+    for target in server.case.targets[:4]:
+        _get(server.port, target)
+    server.rss_before_mb = _worker_rss_mb(server.process.pid)
+    # Each backend loads the catalog entries of every tenant table it meets
+    # once (until pool_recycle replaces it): the warm-up pays that, and its
+    # rate is printed so the cold start stays visible.
+    server.warmup_requests_per_second = _wrk(
+        server.port, server.case.targets, args.warmup, args.connections
+    ).requests_per_second
+
+
+def _result(server: Server, url: str) -> Result:
+    windows = server.windows
+    return Result(
+        server.case.label,
+        statistics.fmean(w.requests_per_second for w in windows),
+        statistics.median(w.p50_ms for w in windows),
+        statistics.median(w.p99_ms for w in windows),
+        sum(w.non_200 for w in windows),
+        server.rss_before_mb,
+        _worker_rss_mb(server.process.pid),
+        _backend_pss_mb(url, server.application_name),
+        _sample_ok(server.port, server.case.targets),
+        server.warmup_requests_per_second,
+    )
 
 
 def _print(result: Result) -> None:
@@ -328,50 +379,56 @@ def _print(result: Result) -> None:
     )
 
 
-def _median(results: list[Result]) -> Result:
-    """The run with the median rate; all runs' errors and samples count."""
-    ranked = sorted(results, key=lambda r: r.requests_per_second)
-    middle = ranked[len(ranked) // 2]
-    return dataclasses.replace(
-        middle,
-        non_200=sum(r.non_200 for r in results),
-        sample_ok=all(r.sample_ok for r in results),
+def _ratio(numerator: Server, denominator: Server, target: str) -> str:
+    """The ratio of mean rates, and how it spreads over windows taken in turn."""
+    mean = statistics.fmean(
+        w.requests_per_second for w in numerator.windows
+    ) / statistics.fmean(w.requests_per_second for w in denominator.windows)
+    by_window = sorted(
+        n.requests_per_second / d.requests_per_second
+        for n, d in zip(numerator.windows, denominator.windows, strict=True)
     )
-
-
-def _ratio(numerator: Result, denominator: Result) -> float:
-    return numerator.requests_per_second / denominator.requests_per_second
-
-
-def _ratio_range(numerators: list[Result], denominators: list[Result]) -> str:
-    ratios = [_ratio(n, d) for n, d in zip(numerators, denominators, strict=True)]
-    return f"{min(ratios):.2f} to {max(ratios):.2f}"
+    # quantiles() needs two values; one window is its own middle half.
+    quartiles = (
+        statistics.quantiles(by_window, n=4) if len(by_window) > 1 else by_window * 3
+    )
+    return (
+        f"{numerator.case.label} / {denominator.case.label}: {mean:.2f}{target}  "
+        f"(window by window: median {statistics.median(by_window):.2f}, "
+        f"middle half {quartiles[0]:.2f} to {quartiles[2]:.2f})"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tenants", type=int, nargs="+", default=[100, 1000])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=16)
     parser.add_argument(
-        "--warmup", type=int, default=5, help="seconds of load before each case"
+        "--seconds", type=int, default=2, help="length of one measured window"
+    )
+    parser.add_argument(
+        "--windows",
+        type=int,
+        default=15,
+        help="measured windows per case, taken in turn with the other cases",
+    )
+    parser.add_argument("--connections", type=int, default=16)
+    # Over 1,000 tenants, each of the 8 backends meets most tenants' tables
+    # for the first time during the warm-up: its rate shows that cold start,
+    # and the windows measure the steady state.
+    parser.add_argument(
+        "--warmup", type=int, default=10, help="seconds of load before measuring"
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        default=3,
-        help="measure every case this many times, interleaved; report medians",
-    )
     args = parser.parse_args()
     smallest_n, largest_n = min(args.tenants), max(args.tenants)
     with throwaway_database() as url:
         print_machine(url)
         print(
             f"gunicorn: {args.workers} workers x {args.threads} threads (gthread); "
-            f"wrk: 2 threads, {args.connections} connections, {args.warmup} s "
-            f"warm-up and {args.seconds} s per case; {args.rounds} rounds"
+            f"wrk: 2 threads, {args.connections} connections; {args.warmup} s "
+            f"warm-up, then {args.windows} windows of {args.seconds} s per case, "
+            "taken in turn"
         )
         started = time.perf_counter()
         targets = seed(url, largest_n)
@@ -379,50 +436,54 @@ def main() -> None:
             f"seeded {len(targets)} tenants x {CONVERSATIONS} conversations "
             f"in {time.perf_counter() - started:.1f} s"
         )
-        floor_label = f"floor, {smallest_n} tenants"
-        flask_label = f"Flask floor, {smallest_n}"
-        single_label = "pilar, 1 tenant"
-        smallest_label = f"pilar, {smallest_n} tenants"
-        largest_label = f"pilar, {largest_n} tenants"
         cases = [
-            (floor_label, "bench.http.floor:app", smallest_n),
-            (flask_label, "bench.http.flask_floor:app", smallest_n),
-            (single_label, "wsgi:app", 1),
-            *((f"pilar, {n} tenants", "wsgi:app", n) for n in args.tenants),
+            Case(
+                f"floor, {smallest_n} tenants",
+                "bench.http.floor:app",
+                targets[:smallest_n],
+            ),
+            Case(
+                f"Flask floor, {smallest_n}",
+                "bench.http.flask_floor:app",
+                targets[:smallest_n],
+            ),
+            Case("pilar, 1 tenant", "wsgi:app", targets[:1]),
+            *(
+                Case(f"pilar, {n} tenants", "wsgi:app", targets[:n])
+                for n in args.tenants
+            ),
         ]
-        runs: dict[str, list[Result]] = {label: [] for label, _, _ in cases}
-        # Rounds interleave the cases, so a slow spell of a shared machine
-        # lands on all of them rather than on one.
-        for _ in range(args.rounds):
-            for label, app_path, count in cases:
-                runs[label].append(measure(label, app_path, url, targets[:count], args))
-        print(f"\nmedians of {args.rounds} rounds:")
-        medians = {label: _median(results) for label, results in runs.items()}
-        for result in medians.values():
+        with contextlib.ExitStack() as stack:
+            servers = [
+                stack.enter_context(_serving(case, number, url, args))
+                for number, case in enumerate(cases)
+            ]
+            for server in servers:
+                _warm_up(server, args)
+            for _ in range(args.windows):
+                for server in servers:
+                    server.windows.append(
+                        _wrk(
+                            server.port,
+                            server.case.targets,
+                            args.seconds,
+                            args.connections,
+                        )
+                    )
+            results = [_result(server, url) for server in servers]
+        print()
+        for result in results:
             _print(result)
         print()
-        print(
-            f"pilar/floor, {smallest_n} tenants: "
-            f"{_ratio(medians[smallest_label], medians[floor_label]):.2f} "
-            f"(rounds {_ratio_range(runs[smallest_label], runs[floor_label])}; "
-            ">= 0.7)"
-        )
-        print(
-            f"Flask floor/floor: {_ratio_range(runs[flask_label], runs[floor_label])} "
-            f"by round; pilar/Flask floor: "
-            f"{_ratio_range(runs[smallest_label], runs[flask_label])}"
-        )
-        print(
-            f"{largest_n} tenants / 1 tenant: "
-            f"{_ratio(medians[largest_label], medians[single_label]):.2f} "
-            f"(rounds {_ratio_range(runs[largest_label], runs[single_label])}; "
-            ">= 0.9)"
-        )
-        rss_growth = max(r.rss_after_mb for r in runs[largest_label]) - max(
-            r.rss_after_mb for r in runs[single_label]
-        )
+        floor, flask_floor, single, *pilar = servers
+        smallest, largest = pilar[0], pilar[-1]
+        print(_ratio(smallest, floor, " (>= 0.7)"))
+        print(_ratio(flask_floor, floor, ""))
+        print(_ratio(smallest, flask_floor, ""))
+        print(_ratio(largest, single, " (>= 0.9)"))
+        rss_growth = results[-1].rss_after_mb - results[2].rss_after_mb
         print(f"worker RSS, {largest_n} vs 1: {rss_growth:+.1f} MB (<= +10)")
-        bad = [r.label for r in medians.values() if r.non_200 or not r.sample_ok]
+        bad = [r.label for r in results if r.non_200 or not r.sample_ok]
         print("non-200 or foreign rows: " + (", ".join(bad) if bad else "none"))
 
 
