@@ -34,6 +34,7 @@ from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -78,6 +79,7 @@ class Case:
 class Window:
     """One wrk run against one case."""
 
+    requests: int
     requests_per_second: float
     p50_ms: float
     p99_ms: float
@@ -93,6 +95,10 @@ class Server:
     rss_before_mb: float = 0.0
     warmup_requests_per_second: float = 0.0
     windows: list[Window] = field(default_factory=list)
+    # CPU seconds spent during the windows by the gunicorn workers and by
+    # the PostgreSQL backends serving them.
+    worker_cpu_s: float = 0.0
+    backend_cpu_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,8 @@ class Result:
     backend_pss_mb: float
     sample_ok: bool
     warmup_requests_per_second: float
+    worker_cpu_ms: float  # per request
+    backend_cpu_ms: float  # per request
 
 
 def seed(url: str, count: int) -> list[Target]:
@@ -179,10 +187,34 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _children(master: int) -> list[int]:
+    return [
+        int(pid)
+        for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    ]
+
+
+def _cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User and system CPU time of each process still running."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    seconds = {}
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:  # gone, or another machine's server
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return seconds
+
+
+def _cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(after[pid] - before[pid] for pid in before.keys() & after.keys())
+
+
 def _worker_rss_mb(master: int) -> float:
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
     total = 0
-    for pid in children:
+    for pid in _children(master):
         status = Path(f"/proc/{pid}/status").read_text()
         total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
     return total / 1024
@@ -302,6 +334,7 @@ def _wrk(port: int, targets: list[Target], seconds: int, connections: int) -> Wi
         ).stdout
     finally:
         os.unlink(handle.name)
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     non_200 = (
         int(m.group(1))
@@ -311,7 +344,9 @@ def _wrk(port: int, targets: list[Target], seconds: int, connections: int) -> Wi
     errors = re.search(r"Socket errors: (.*)", output)
     if errors:
         print(f"  wrk socket errors: {errors.group(1)}")
-    return Window(rate, _latency(output, "50%"), _latency(output, "99%"), non_200)
+    return Window(
+        requests, rate, _latency(output, "50%"), _latency(output, "99%"), non_200
+    )
 
 
 def _latency(output: str, label: str) -> float:
@@ -351,8 +386,28 @@ def _warm_up(server: Server, args: argparse.Namespace) -> None:
     ).requests_per_second
 
 
+def _measure_window(
+    server: Server, monitor: psycopg.Connection[Any], args: argparse.Namespace
+) -> None:
+    backends = [
+        pid
+        for (pid,) in monitor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+            [server.application_name],
+        )
+    ]
+    workers = _children(server.process.pid)
+    before = _cpu_seconds(workers), _cpu_seconds(backends)
+    window = _wrk(server.port, server.case.targets, args.seconds, args.connections)
+    after = _cpu_seconds(workers), _cpu_seconds(backends)
+    server.windows.append(window)
+    server.worker_cpu_s += _cpu_spent(before[0], after[0])
+    server.backend_cpu_s += _cpu_spent(before[1], after[1])
+
+
 def _result(server: Server, url: str) -> Result:
     windows = server.windows
+    requests = sum(w.requests for w in windows)
     return Result(
         server.case.label,
         statistics.fmean(w.requests_per_second for w in windows),
@@ -364,6 +419,8 @@ def _result(server: Server, url: str) -> Result:
         _backend_pss_mb(url, server.application_name),
         _sample_ok(server.port, server.case.targets),
         server.warmup_requests_per_second,
+        server.worker_cpu_s / requests * 1000,
+        server.backend_cpu_s / requests * 1000,
     )
 
 
@@ -375,6 +432,8 @@ def _print(result: Result) -> None:
         f"worker RSS {result.rss_before_mb:6.1f} → {result.rss_after_mb:6.1f} MB  "
         f"backend PSS {result.backend_pss_mb:5.1f} MB  "
         f"sample {'ok' if result.sample_ok else 'WRONG'}  "
+        f"CPU/request: worker {result.worker_cpu_ms:.2f} ms, "
+        f"backends {result.backend_cpu_ms:.2f} ms  "
         f"(warm-up {result.warmup_requests_per_second:.0f} req/s)"
     )
 
@@ -460,16 +519,10 @@ def main() -> None:
             ]
             for server in servers:
                 _warm_up(server, args)
+            monitor = stack.enter_context(psycopg.connect(url, autocommit=True))
             for _ in range(args.windows):
                 for server in servers:
-                    server.windows.append(
-                        _wrk(
-                            server.port,
-                            server.case.targets,
-                            args.seconds,
-                            args.connections,
-                        )
-                    )
+                    _measure_window(server, monitor, args)
             results = [_result(server, url) for server in servers]
         print()
         for result in results:
