@@ -208,6 +208,15 @@ def _cpu_seconds(pids: list[int]) -> dict[int, float]:
     return seconds
 
 
+def _is_local_postgres(pid: int) -> bool:
+    # A server on another machine reports its own pids: never read a local
+    # process that happens to bear one.
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().startswith("postgres")
+    except OSError:
+        return False
+
+
 def _cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(after[pid] - before[pid] for pid in before.keys() & after.keys())
 
@@ -395,6 +404,7 @@ def _measure_window(
             "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
             [server.application_name],
         )
+        if _is_local_postgres(pid)
     ]
     workers = _children(server.process.pid)
     before = _cpu_seconds(workers), _cpu_seconds(backends)
