@@ -229,23 +229,30 @@ def _worker_rss_mb(master: int) -> float:
     return total / 1024
 
 
-def _backend_pss_mb(url: str, application_name: str) -> float:
+def _backend_pids(monitor: psycopg.Connection[Any], application_name: str) -> list[int]:
+    """The pids of this machine's backends serving one case."""
+    return [
+        pid
+        for (pid,) in monitor.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = %s",
+            [application_name],
+        )
+        if _is_local_postgres(pid)
+    ]
+
+
+def _backend_pss_mb(monitor: psycopg.Connection[Any], application_name: str) -> float:
     """Mean proportional memory of the backends serving one case.
 
     Each backend caches catalog entries for every table it touches, so this
     grows with the tenants a connection has served until it is recycled.
     """
-    with psycopg.connect(url) as conn:
-        pids = conn.execute(
-            "SELECT pid FROM pg_stat_activity "
-            "WHERE datname = current_database() AND application_name = %s",
-            [application_name],
-        ).fetchall()
     sizes = []
-    for (pid,) in pids:
+    for pid in _backend_pids(monitor, application_name):
         try:
             rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
-        except OSError:  # another machine's server, or not ours to read
+        except OSError:  # not ours to read
             return float("nan")
         sizes.append(int(re.search(r"Pss:\s+(\d+)", rollup).group(1)) / 1024)  # type: ignore[union-attr]
     return sum(sizes) / len(sizes) if sizes else float("nan")
@@ -398,14 +405,7 @@ def _warm_up(server: Server, args: argparse.Namespace) -> None:
 def _measure_window(
     server: Server, monitor: psycopg.Connection[Any], args: argparse.Namespace
 ) -> None:
-    backends = [
-        pid
-        for (pid,) in monitor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
-            [server.application_name],
-        )
-        if _is_local_postgres(pid)
-    ]
+    backends = _backend_pids(monitor, server.application_name)
     workers = _children(server.process.pid)
     before = _cpu_seconds(workers), _cpu_seconds(backends)
     window = _wrk(server.port, server.case.targets, args.seconds, args.connections)
@@ -415,7 +415,7 @@ def _measure_window(
     server.backend_cpu_s += _cpu_spent(before[1], after[1])
 
 
-def _result(server: Server, url: str) -> Result:
+def _result(server: Server, monitor: psycopg.Connection[Any]) -> Result:
     windows = server.windows
     requests = sum(w.requests for w in windows)
     return Result(
@@ -426,7 +426,7 @@ def _result(server: Server, url: str) -> Result:
         sum(w.non_200 for w in windows),
         server.rss_before_mb,
         _worker_rss_mb(server.process.pid),
-        _backend_pss_mb(url, server.application_name),
+        _backend_pss_mb(monitor, server.application_name),
         _sample_ok(server.port, server.case.targets),
         server.warmup_requests_per_second,
         server.worker_cpu_s / requests * 1000,
@@ -533,7 +533,7 @@ def main() -> None:
             for _ in range(args.windows):
                 for server in servers:
                     _measure_window(server, monitor, args)
-            results = [_result(server, url) for server in servers]
+            results = [_result(server, monitor) for server in servers]
         print()
         for result in results:
             _print(result)
