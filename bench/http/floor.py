@@ -9,7 +9,6 @@ It is the most this stack can do on the machine.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import os
@@ -24,6 +23,7 @@ from itsdangerous import BadSignature
 from itsdangerous import URLSafeTimedSerializer
 from psycopg import sql
 
+from pilar.services.auth import stamp_of_password_hash
 from pilar.services.pagination import encode_cursor
 
 _URL = os.environ["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
@@ -101,10 +101,7 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
         )
     conn = _connection()
     user = conn.execute(_USER, (user_id, tenant_id)).fetchone()
-    # The password stamp, as pilar.services.auth.password_stamp computes it.
-    if user is None or not hmac.compare_digest(
-        stamp, hashlib.sha256(user[2].encode()).hexdigest()[:16]
-    ):
+    if user is None or not hmac.compare_digest(stamp, stamp_of_password_hash(user[2])):
         return _respond(
             start_response, "401 Unauthorized", b'{"code":"unauthenticated"}\n'
         )

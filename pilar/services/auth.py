@@ -52,7 +52,12 @@ def password_stamp(user: TenantUser | sa.Row[Any]) -> str:
     It changes with the password, so a new password ends what was issued
     with the old one (access tokens, data-browser sessions).
     """
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+    return stamp_of_password_hash(user.password_hash)
+
+
+def stamp_of_password_hash(password_hash: str) -> str:
+    """Return the stamp of a password hash (see ``password_stamp``)."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
 
 
 def find_signed_in_user(
