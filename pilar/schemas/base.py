@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
+from marshmallow import fields
 from marshmallow import missing
+from marshmallow.utils import ensure_text_type
 
-# (output key, field name, attribute read, field) for each field of a dump.
-_Step = tuple[str, str, str, ma.fields.Field]
+# What a field's ``_serialize`` does to a value that is not ``None``.
+Formatter = Callable[[Any], Any]
+# (output key, field name, attribute read, field, its formatter) for each field.
+_Step = tuple[str, str, str, fields.Field, Formatter | None]
 
 
 class Schema(ma.Schema):
-    """A marshmallow schema whose dumps cost about 60% of the stock ones.
+    """A marshmallow schema whose dumps cost about a third of the stock ones.
 
     A list response dumps some hundred fields, and marshmallow goes through
-    four calls for each (``Field.serialize``, ``Field.get_value``, the
-    accessor, ``getattr``), trying ``obj[name]`` first on anything with
-    ``__getitem__``, which a Core row has (by position) and refuses. Here
-    each field's value is read with one ``getattr`` and formatted by the
-    field's own ``_serialize``; a dict, a dotted attribute, a field that reads
-    no attribute (``Method``, ``Function``) or a missing value goes the stock
-    way, so the output is the same (``tests/api/test_request_path.py``).
+    five calls for each (``Field.serialize``, ``Field.get_value``, the
+    accessor, ``getattr``, ``Field._serialize``), trying ``obj[name]`` first
+    on anything with ``__getitem__``, which a Core row has (by position) and
+    refuses. Here each field's value is read with one ``getattr`` and
+    formatted by what its ``_serialize`` does (see ``formatter``); a dict, a
+    dotted attribute, a field that reads no attribute (``Method``,
+    ``Function``) or a missing value goes the stock way, so the output is the
+    same (``tests/api/test_request_path.py``).
     """
 
     _steps: list[_Step] | None = None
@@ -33,15 +40,17 @@ class Schema(ma.Schema):
             return super()._serialize(obj)
         steps = self._steps if self._steps is not None else self._plan()
         result = self.dict_class()
-        for key, name, attribute, field in steps:
+        for key, name, attribute, field, format_value in steps:
             value = getattr(obj, attribute, missing) if attribute else missing
             if value is missing:  # a default, a computed field, or none at all
                 value = field.serialize(name, obj, accessor=self.get_attribute)
                 if value is missing:
                     continue
                 result[key] = value
-            else:
+            elif value is None or format_value is None:
                 result[key] = field._serialize(value, name, obj)
+            else:
+                result[key] = format_value(value)
         return result
 
     def _plan(self) -> list[_Step]:
@@ -52,6 +61,55 @@ class Schema(ma.Schema):
             if not field._CHECK_ATTRIBUTE or "." in attribute:
                 attribute = ""  # read the stock way
             key = field.data_key if field.data_key is not None else name
-            steps.append((key, name, attribute, field))
+            steps.append((key, name, attribute, field, formatter(field)))
         self._steps = steps
         return steps
+
+
+def formatter(field: fields.Field) -> Formatter | None:
+    """Return what ``field._serialize`` does to a value that is not ``None``.
+
+    For the field types responses are made of, and only where the field's
+    class serializes exactly as marshmallow's own does: a field that
+    overrides ``_serialize`` (or its number or enum formatting) gets ``None``
+    and is serialized by its own method.
+    """
+    serialize = type(field)._serialize
+    if serialize is fields.Field._serialize:  # Raw, Boolean: the value as it is
+        return _itself
+    if serialize is fields.String._serialize:
+        return ensure_text_type
+    if serialize is fields.UUID._serialize:
+        return str
+    if isinstance(field, fields.DateTime) and serialize is fields.DateTime._serialize:
+        # None for a strftime pattern, which the field applies itself.
+        return field.SERIALIZATION_FUNCS.get(field.format or field.DEFAULT_FORMAT)
+    if serialize is fields.Enum._serialize:
+        by_value = field.by_value  # type: ignore[attr-defined]  # an Enum here
+        inner = formatter(field.field)  # type: ignore[attr-defined]
+        if by_value and inner is _itself:
+            return _value
+        if not by_value and inner is ensure_text_type:
+            return _name  # a member's name is a str already
+        return None
+    if (
+        serialize is fields.Mapping._serialize
+        and field.key_field is None  # type: ignore[attr-defined]  # a Mapping here
+        and field.value_field is None  # type: ignore[attr-defined]
+    ):
+        return field.mapping_type  # type: ignore[attr-defined, no-any-return]
+    if (
+        serialize is fields.Number._serialize
+        and type(field)._format_num is fields.Number._format_num  # type: ignore[attr-defined]
+        and not field.as_string  # type: ignore[attr-defined]
+    ):
+        return field.num_type  # type: ignore[attr-defined, no-any-return]
+    return None
+
+
+def _itself(value: Any) -> Any:
+    return value
+
+
+_name = operator.attrgetter("name")
+_value = operator.attrgetter("value")

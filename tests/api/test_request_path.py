@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
+from marshmallow import fields
 
 from pilar.extensions import db
 from pilar.models import Channel
 from pilar.models import Conversation
 from pilar.models import Role
+from pilar.schemas.base import formatter
 from pilar.schemas.conversations import ConversationQueryArgsSchema
 from pilar.schemas.conversations import ConversationSchema
+from pilar.schemas.fields import Text
+from pilar.schemas.fields import UTCDateTime
 from pilar.services import conversations as conversation_service
 from pilar.services.pagination import KeysetList
 from pilar.services.rows import row_columns
@@ -187,3 +192,66 @@ def _model_of(resource):
         "phone_numbers": models.PhoneNumber,
         "whatsapp_channels": models.WhatsAppChannel,
     }[resource]
+
+
+class _Number(fields.Integer):
+    def _format_num(self, value):
+        return int(value) * 2
+
+
+class _Shout(fields.String):
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else str(value).upper()
+
+
+_AT = dt.datetime(
+    2026, 11, 29, 8, 30, 5, 120, tzinfo=dt.timezone(dt.timedelta(hours=1))
+)
+
+
+@pytest.mark.parametrize(
+    ("field", "values"),
+    [
+        (fields.Raw(), [{"a": [1]}, [1, "x"], 3, "x"]),
+        (fields.Boolean(), [True, False]),
+        (fields.String(), ["Grüße", b"bytes", 12]),
+        (Text(), ["Grüße"]),
+        (fields.UUID(), [uuid.uuid4()]),
+        (fields.AwareDateTime(), [_AT]),
+        (UTCDateTime(), [_AT]),
+        (fields.DateTime(format="timestamp"), [_AT]),
+        (fields.DateTime(format="rfc"), [_AT]),
+        (fields.Enum(Channel), [Channel.VOICE]),
+        (fields.Enum(Role, by_value=True), [Role.STAFF]),
+        (fields.Dict(), [{"a": {"b": [1, None]}}]),
+        (fields.Integer(), [3, 3.7, "4"]),
+        (fields.Float(), [1, 2.5]),
+    ],
+    ids=lambda case: type(case).__name__ if isinstance(case, fields.Field) else "",
+)
+def test_a_formatter_does_what_its_field_does(field, values):
+    format_value = formatter(field)
+    assert format_value is not None
+    for value in values:
+        expected = field._serialize(value, "name", None)
+        assert format_value(value) == expected
+        assert type(format_value(value)) is type(expected)
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        fields.DateTime(format="%Y-%m-%d"),
+        fields.Enum(Channel, by_value=fields.String),
+        fields.Dict(values=fields.String()),
+        fields.Integer(as_string=True),
+        fields.Decimal(places=2),
+        _Number(),
+        _Shout(),
+        fields.List(fields.String()),
+        fields.Nested(ConversationSchema),
+    ],
+    ids=lambda field: type(field).__name__,
+)
+def test_fields_that_format_their_own_way_keep_their_method(field):
+    assert formatter(field) is None
