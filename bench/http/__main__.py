@@ -5,6 +5,8 @@ workers, production settings), drives ``GET /api/v1/conversations?limit=20``
 with wrk rotating Host and token over the tenants, and compares with a floor:
 a bare WSGI function doing the same work with psycopg (bench/http/floor.py),
 and with the same function inside a minimal Flask app (bench/http/flask_floor.py).
+``--hot-path`` adds PILAR with its list query in plain psycopg
+(bench/http/hot_path.py): what leaving SQLAlchemy and marshmallow would buy.
 
 All cases are served at once, each by its own gunicorn, and measured in short
 windows taken in turn: a slow spell of a shared machine then falls on every
@@ -487,6 +489,11 @@ def main() -> None:
     parser.add_argument(
         "--warmup", type=int, default=10, help="seconds of load before measuring"
     )
+    parser.add_argument(
+        "--hot-path",
+        action="store_true",
+        help="also serve PILAR with its list query in plain psycopg",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
@@ -522,6 +529,14 @@ def main() -> None:
                 for n in args.tenants
             ),
         ]
+        if args.hot_path:
+            cases.append(
+                Case(
+                    f"hot path, {smallest_n}",
+                    "bench.http.hot_path:app",
+                    targets[:smallest_n],
+                )
+            )
         with contextlib.ExitStack() as stack:
             servers = [
                 stack.enter_context(_serving(case, number, url, args))
@@ -539,12 +554,18 @@ def main() -> None:
             _print(result)
         print()
         floor, flask_floor, single, *pilar = servers
+        hot_path = pilar.pop() if args.hot_path else None
         smallest, largest = pilar[0], pilar[-1]
         print(_ratio(smallest, floor, " (>= 0.7)"))
         print(_ratio(flask_floor, floor, ""))
         print(_ratio(smallest, flask_floor, ""))
         print(_ratio(largest, single, " (>= 0.9)"))
-        rss_growth = results[-1].rss_after_mb - results[2].rss_after_mb
+        if hot_path is not None:
+            print(_ratio(hot_path, floor, ""))
+            print(_ratio(hot_path, smallest, ""))
+        rss_growth = (
+            results[servers.index(largest)].rss_after_mb - results[2].rss_after_mb
+        )
         print(f"worker RSS, {largest_n} vs 1: {rss_growth:+.1f} MB (<= +10)")
         bad = [r.label for r in results if r.non_200 or not r.sample_ok]
         print("non-200 or foreign rows: " + (", ".join(bad) if bad else "none"))

@@ -1,9 +1,10 @@
 """CPU per list request in one process: ``python -m bench.http.inprocess``.
 
-The same request as bench/http, served by the floor, the Flask floor and
-PILAR called as WSGI functions in this process, with no server or load
+The same request as bench/http, served by the floor, the Flask floor, PILAR
+and PILAR with its list query in plain psycopg (bench/http/hot_path.py),
+called as WSGI functions in this process, with no server or load
 generator around them: what each spends of its own CPU on one request,
-PostgreSQL's work excluded. Batches of the three alternate, and the median
+PostgreSQL's work excluded. Batches of the four alternate, and the median
 batch is printed with its ratio to the floor.
 
 With ``--instructions``, each app runs under valgrind's callgrind instead,
@@ -75,11 +76,15 @@ def _load(name: str) -> App:
         from pilar import create_app
 
         return create_app()
-    module = {"floor": "bench.http.floor", "Flask floor": "bench.http.flask_floor"}
+    module = {
+        "floor": "bench.http.floor",
+        "Flask floor": "bench.http.flask_floor",
+        "hot path": "bench.http.hot_path",
+    }
     return importlib.import_module(module[name]).app
 
 
-APPS = ("floor", "Flask floor", "pilar")
+APPS = ("floor", "Flask floor", "pilar", "hot path")
 _TARGET = "BENCH_HTTP_TARGET"  # the child's tenant, for --instructions
 
 

@@ -1,0 +1,73 @@
+"""PILAR with its list query served as the floor serves it: ``--hot-path``.
+
+Not the service: a measurement of what it would gain if the conversation list
+left SQLAlchemy's execution layer and marshmallow. Everything else is PILAR
+as it is: routing, the tenant binding, the token check, webargs, the session.
+Only the unfiltered list runs its statement as plain psycopg on the session's
+connection (in the tenant's schema, quoted by ``psycopg.sql.Identifier``) and
+builds its page as dicts; it answers the same bytes
+(``tests/test_bench_floor.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+from flask import current_app
+from psycopg import sql
+
+from pilar import create_app
+from pilar.errors import TenantNotBoundError
+from pilar.extensions import db
+from pilar.services import conversations
+from pilar.services.pagination import encode_cursor
+from pilar.tenancy import scope
+
+_LIST = sql.SQL(
+    "SELECT id, channel, transcript, metadata, created_at, updated_at "
+    "FROM {}.conversations ORDER BY created_at DESC, id DESC LIMIT %s"
+)
+_list_conversations = conversations.list_conversations
+_FLAG = "BENCH_HOT_PATH"
+
+
+def list_conversations(*, limit: int, **filters: Any) -> Any:
+    # Other apps in the same process (bench.http.inprocess) keep PILAR's own.
+    if not current_app.config.get(_FLAG) or any(
+        value is not None for value in filters.values()
+    ):
+        return _list_conversations(limit=limit, **filters)
+    session = db.session()
+    schema_name = scope.bound_schema_name(session)
+    if schema_name is None:
+        raise TenantNotBoundError("No tenant is bound here.")
+    connection = session.connection().connection.driver_connection
+    rows = connection.execute(
+        _LIST.format(sql.Identifier(schema_name)), (limit + 1,)
+    ).fetchall()
+    items = [
+        {
+            "channel": channel,
+            "created_at": created_at.isoformat(),
+            "id": str(row_id),
+            "metadata": metadata,
+            "transcript": transcript,
+            "updated_at": updated_at.isoformat(),
+        }
+        for row_id, channel, transcript, metadata, created_at, updated_at in rows[
+            :limit
+        ]
+    ]
+    last = rows[limit - 1] if len(rows) > limit else None
+    page = {
+        "items": items,
+        "next_cursor": encode_cursor(last[4], last[0]) if last else None,
+    }
+    response: Response = current_app.json.response(page)
+    return response
+
+
+conversations.list_conversations = list_conversations
+app = create_app()
+app.config[_FLAG] = True
