@@ -34,4 +34,5 @@ def start_server(pgdata: Path, *, cleanup_mode: str | None = "stop") -> Any:
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
         import pgserver  # imported here: only the embedded mode needs it
 
-        return pgserver.get_server(pgdata, cleanup_mode=cleanup_mode)
+        # Re-exported by pgserver without ``as``, which mypy reads as private.
+        return pgserver.get_server(pgdata, cleanup_mode=cleanup_mode)  # type: ignore[attr-defined]

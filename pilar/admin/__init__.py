@@ -30,7 +30,7 @@ from pilar.admin.tenants import TenantHomeView
 from pilar.admin.tenants import TenantsView
 
 
-class _Admin(Admin):  # type: ignore[misc]  # untyped base
+class _Admin(Admin):
     def _add_view_to_menu(self, view: BaseView) -> None:
         # Menu links name the browsed tenant, so they are built per request:
         # Flask-Admin would otherwise cache the first request's URL for all.

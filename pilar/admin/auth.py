@@ -29,7 +29,7 @@ from pilar.tenancy import current_tenant
 from pilar.tenancy import is_platform_request
 
 
-class HomeView(AdminIndexView):  # type: ignore[misc]  # untyped base
+class HomeView(AdminIndexView):
     """Sends the signed-in to their start page and everyone else to sign in."""
 
     def __init__(self) -> None:

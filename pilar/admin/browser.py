@@ -117,7 +117,7 @@ def pretty_json(value: Any) -> Markup:
     )
 
 
-class BrowserView(TenantPageMixin, ModelView):  # type: ignore[misc]  # untyped base
+class BrowserView(TenantPageMixin, ModelView):
     """A paged, sortable, searchable table of one tenant's rows, edited via services.
 
     Subclasses name ``form``, the API's ``create_schema``/``update_schema``,
@@ -285,5 +285,5 @@ def _tenant_id() -> uuid.UUID:
     return tenant_id
 
 
-class TenantBaseView(TenantPageMixin, BaseView):  # type: ignore[misc]  # untyped base
+class TenantBaseView(TenantPageMixin, BaseView):
     """A plain page about the browsed tenant."""

@@ -46,7 +46,7 @@ def _open_link(view: Any, context: Any, model: Tenant, name: str) -> Markup:
     return Markup('<a href="{}">{}</a>').format(url, model.name)
 
 
-class TenantsView(ModelView):  # type: ignore[misc]  # untyped base
+class TenantsView(ModelView):
     """Every tenant, for the platform admin: read here, changed through the API."""
 
     can_create = False

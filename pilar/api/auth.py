@@ -21,6 +21,7 @@ from flask import request
 from flask.views import MethodView
 from itsdangerous import BadSignature
 from itsdangerous import URLSafeTimedSerializer
+from itsdangerous import want_bytes
 
 from pilar.api.blueprint import Blueprint
 from pilar.api.errors import error_responses
@@ -38,7 +39,7 @@ from pilar.tenancy import TenantRef
 from pilar.tenancy import current_tenant
 from pilar.tenancy import is_platform_request
 
-SECURITY = [{"bearerAuth": []}]
+SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 SECURITY_SCHEME = {
     "type": "http",
     "scheme": "bearer",
@@ -69,8 +70,9 @@ def _serializer_for(
     secret_key: str | bytes, fallbacks: tuple[str | bytes, ...]
 ) -> URLSafeTimedSerializer:
     # Built once per set of keys rather than on every request; the last key
-    # signs, all of them verify.
-    return URLSafeTimedSerializer([*fallbacks, secret_key], salt=_SALT)
+    # signs, all of them verify. As bytes: itsdangerous takes keys of one type.
+    keys = [want_bytes(key) for key in (*fallbacks, secret_key)]
+    return URLSafeTimedSerializer(keys, salt=_SALT)
 
 
 def issue_token(user: TenantUser) -> tuple[str, int]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import sqlalchemy as sa
 from flask.views import MethodView
 
 from pilar.api.auth import SECURITY
@@ -9,7 +12,6 @@ from pilar.api.auth import authenticate
 from pilar.api.auth import current_user
 from pilar.api.blueprint import Blueprint
 from pilar.api.errors import error_responses
-from pilar.models import TenantUser
 from pilar.schemas.users import UserSchema
 
 blp = Blueprint(
@@ -23,7 +25,7 @@ class Me(MethodView):
     @blp.doc(security=SECURITY)
     @blp.response(200, UserSchema)
     @error_responses(blp, 401)
-    def get(self) -> TenantUser:
+    def get(self) -> sa.Row[Any]:
         """Show the signed-in user
 
         Any role may call it.

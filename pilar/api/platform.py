@@ -11,7 +11,7 @@ from pilar.errors import AuthenticationError
 from pilar.errors import NotFoundError
 from pilar.tenancy import is_platform_request
 
-SECURITY = [{"platformToken": []}]
+SECURITY: list[dict[str, list[str]]] = [{"platformToken": []}]
 SECURITY_SCHEME = {
     "type": "http",
     "scheme": "bearer",

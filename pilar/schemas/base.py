@@ -14,7 +14,7 @@ from marshmallow.utils import ensure_text_type
 # What a field's ``_serialize`` does to a value that is not ``None``.
 Formatter = Callable[[Any], Any]
 # (output key, field name, attribute read, field, its formatter) for each field.
-_Step = tuple[str, str, str, fields.Field, Formatter | None]
+_Step = tuple[str, str, str, fields.Field[Any], Formatter | None]
 
 
 class Schema(ma.Schema):
@@ -66,7 +66,7 @@ class Schema(ma.Schema):
         return steps
 
 
-def formatter(field: fields.Field) -> Formatter | None:
+def formatter(field: fields.Field[Any]) -> Formatter | None:
     """Return what ``field._serialize`` does to a value that is not ``None``.
 
     For the field types responses are made of, and only where the field's

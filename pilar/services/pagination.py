@@ -16,6 +16,8 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import orm
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from pilar.errors import ValidationError
 from pilar.services.rows import row_columns
@@ -60,7 +62,7 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
 
 # (the table's columns, the value's bind parameter) → a condition.
 Filter = Callable[
-    [sa.ColumnCollection[str, sa.Column[Any]], sa.BindParameter[Any]],
+    [ReadOnlyColumnCollection[str, KeyedColumnElement[Any]], sa.BindParameter[Any]],
     sa.ColumnElement[bool],
 ]
 
@@ -85,7 +87,7 @@ class KeysetList:
 
     def page(
         self,
-        session: orm.Session,
+        session: orm.Session | orm.scoped_session[Any],
         *,
         limit: int,
         cursor: str | None,

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 
-def row_source(model: Any) -> sa.Alias:
+def row_source(model: Any) -> sa.FromClause:
     """Return ``model``'s table aliased to its own name.
 
     Statements on the alias name the db schema once, in FROM, instead of in

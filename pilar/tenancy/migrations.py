@@ -17,7 +17,6 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -222,7 +221,7 @@ def _include_name(name: str | None, type_: str, parent_names: Any) -> bool:
 
 def autogenerate_revision(
     conn: sa.Connection, schema_name: str, location: str, message: str
-) -> Iterable[Any]:
+) -> list[Script | None]:
     """Write a revision comparing the tenant models with ``schema_name``."""
     from alembic import command
 
