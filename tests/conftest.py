@@ -62,7 +62,7 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def runner(app: Flask):  # type: ignore[no-untyped-def]
+def runner(app: Flask):
     return app.test_cli_runner()
 
 
@@ -73,7 +73,7 @@ class Platform:
         self.client = client
         self.headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
-    def request(self, method: str, path: str, **kwargs: Any):  # type: ignore[no-untyped-def]
+    def request(self, method: str, path: str, **kwargs: Any):
         headers = {**self.headers, **kwargs.pop("headers", {})}
         return self.client.open(
             path,
@@ -86,7 +86,8 @@ class Platform:
     def create_tenant(self, **body: Any) -> dict[str, Any]:
         response = self.request("POST", "/api/v1/tenants", json=body)
         assert response.status_code == 201, response.get_json()
-        return response.get_json()
+        tenant: dict[str, Any] = response.get_json()
+        return tenant
 
 
 @pytest.fixture

@@ -82,7 +82,7 @@ def _floor_get(
     environ = EnvironBuilder(
         path=path,
         base_url=f"http://{domain}",
-        headers={"Authorization": f"Bearer {token}"},
+        headers=[("Authorization", f"Bearer {token}")],
     ).get_environ()
     body, status, _ = run_wsgi_app(floor.app, environ)
     return status, b"".join(body)

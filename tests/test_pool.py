@@ -23,7 +23,7 @@ def _engine(database_url: str, idle_seconds: float, pings: list[object]) -> sa.E
     engine = sa.create_engine(psycopg_url(database_url), pool_size=1, max_overflow=0)
     do_ping = engine.dialect.do_ping
 
-    def counting_ping(dbapi_connection):  # type: ignore[no-untyped-def]
+    def counting_ping(dbapi_connection):
         pings.append(dbapi_connection)
         return do_ping(dbapi_connection)
 

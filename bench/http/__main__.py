@@ -307,7 +307,7 @@ def _start(
     raise RuntimeError(f"{app_path} did not start")
 
 
-def _get(port: int, target: Target) -> tuple[int, dict]:
+def _get(port: int, target: Target) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/api/v1/conversations?limit=20",
         headers={"Host": target.domain, "Authorization": f"Bearer {target.token}"},

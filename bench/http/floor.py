@@ -39,7 +39,7 @@ _USER = (
 )
 
 
-def _load_tenants() -> dict[str, tuple[uuid.UUID, sql.Composable]]:
+def _load_tenants() -> dict[str, tuple[uuid.UUID, sql.Composed]]:
     with psycopg.connect(_URL) as conn:
         rows = conn.execute(
             "SELECT domain, id, schema_name FROM public.tenants"

@@ -12,8 +12,9 @@ builds its page as dicts; it answers the same bytes
 from __future__ import annotations
 
 from typing import Any
+from typing import cast
 
-from flask import Response
+import psycopg
 from flask import current_app
 from psycopg import sql
 
@@ -42,7 +43,8 @@ def list_conversations(*, limit: int, **filters: Any) -> Any:
     schema_name = scope.bound_schema_name(session)
     if schema_name is None:
         raise TenantNotBoundError("No tenant is bound here.")
-    connection = session.connection().connection.driver_connection
+    driver_connection = session.connection().connection.driver_connection
+    connection = cast("psycopg.Connection[Any]", driver_connection)
     rows = connection.execute(
         _LIST.format(sql.Identifier(schema_name)), (limit + 1,)
     ).fetchall()
@@ -64,8 +66,7 @@ def list_conversations(*, limit: int, **filters: Any) -> Any:
         "items": items,
         "next_cursor": encode_cursor(last[4], last[0]) if last else None,
     }
-    response: Response = current_app.json.response(page)
-    return response
+    return current_app.json.response(page)
 
 
 conversations.list_conversations = list_conversations

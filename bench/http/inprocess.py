@@ -81,7 +81,8 @@ def _load(name: str) -> App:
         "Flask floor": "bench.http.flask_floor",
         "hot path": "bench.http.hot_path",
     }
-    return importlib.import_module(module[name]).app
+    app: App = importlib.import_module(module[name]).app
+    return app
 
 
 APPS = ("floor", "Flask floor", "pilar", "hot path")
@@ -146,7 +147,9 @@ def _measure_instructions(args: argparse.Namespace, url: str, target: Target) ->
         totals = dict(
             zip(
                 runs,
-                pool.map(lambda run: _count_instructions(*run, url, target), runs),
+                pool.map(
+                    lambda run: _count_instructions(run[0], run[1], url, target), runs
+                ),
                 strict=True,
             )
         )

@@ -33,23 +33,23 @@ class Browser:
         self.client: FlaskClient = app.test_client()
         self.base_url = f"http://{host}"
 
-    def get(self, path: str, **kwargs: Any):  # type: ignore[no-untyped-def]
+    def get(self, path: str, **kwargs: Any):
         return self.client.get(path, base_url=self.base_url, **kwargs)
 
-    def post(self, path: str, **kwargs: Any):  # type: ignore[no-untyped-def]
+    def post(self, path: str, **kwargs: Any):
         return self.client.post(path, base_url=self.base_url, **kwargs)
 
-    def submit(self, form_path: str, data: dict[str, Any], action: str | None = None):  # type: ignore[no-untyped-def]
+    def submit(self, form_path: str, data: dict[str, Any], action: str | None = None):
         """Load the form at ``form_path`` and post ``data`` with its CSRF token."""
         page = self.get(form_path)
         assert page.status_code == 200, page.status_code
         token = csrf_token(page.get_data(as_text=True))
         return self.post(action or form_path, data={"csrf_token": token, **data})
 
-    def sign_in_platform(self, token: str = ADMIN_TOKEN):  # type: ignore[no-untyped-def]
+    def sign_in_platform(self, token: str = ADMIN_TOKEN):
         return self.submit("/admin/login", {"token": token})
 
-    def sign_in(self, email: str, password: str = USER_PASSWORD):  # type: ignore[no-untyped-def]
+    def sign_in(self, email: str, password: str = USER_PASSWORD):
         return self.submit("/admin/login", {"email": email, "password": password})
 
 

@@ -39,7 +39,7 @@ class TenantActions:
 
     def request(
         self, method: str, path: str, *, role: Role | None = Role.OWNER, **kwargs: Any
-    ):  # type: ignore[no-untyped-def]
+    ):
         headers = dict(kwargs.pop("headers", {}))
         if role is not None:
             headers.setdefault("Authorization", f"Bearer {self.token(role)}")

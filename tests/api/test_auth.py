@@ -23,7 +23,7 @@ from tests.users import USER_PASSWORD
 TOKEN_PATH = "/api/v1/auth/token"
 
 
-def sign_in(actions: TenantActions, email: str, password: str, client=None):  # type: ignore[no-untyped-def]
+def sign_in(actions: TenantActions, email: str, password: str, client=None):
     return (client or actions.client).post(
         TOKEN_PATH,
         base_url=f"http://{actions.tenant.domain}",
@@ -31,7 +31,7 @@ def sign_in(actions: TenantActions, email: str, password: str, client=None):  # 
     )
 
 
-def me(actions: TenantActions, token: str, client=None):  # type: ignore[no-untyped-def]
+def me(actions: TenantActions, token: str, client=None):
     return (client or actions.client).get(
         "/api/v1/me",
         base_url=f"http://{actions.tenant.domain}",

@@ -4,6 +4,7 @@ import datetime as dt
 import threading
 import time
 import uuid
+from typing import Any
 
 import pytest
 
@@ -231,7 +232,7 @@ def test_metadata_rejects_unpaired_surrogates(acme):
 
 
 def test_metadata_rejects_deep_nesting(acme):
-    deep: dict = {}
+    deep: dict[str, Any] = {}
     for _ in range(100):
         deep = {"d": deep}
     response = acme.request("POST", PATH, json={"channel": "VOICE", "metadata": deep})

@@ -22,12 +22,12 @@ JSON_ENDPOINTS = [
 ]
 
 
-def send(acme: TenantActions, method: str, path: str, **kwargs):  # type: ignore[no-untyped-def]
+def send(acme: TenantActions, method: str, path: str, **kwargs):
     path = path.format(user_id=acme.create_user(Role.STAFF).id)
     return acme.request(method, path, **kwargs)
 
 
-def assert_envelope(response, status: int, code: str) -> None:  # type: ignore[no-untyped-def]
+def assert_envelope(response, status: int, code: str) -> None:
     assert response.status_code == status
     assert response.mimetype == "application/json"
     body = response.get_json()

@@ -234,10 +234,15 @@ def requests(draw, known_ids):
     return method, path, kwargs
 
 
+class Studio(TenantActions):
+    """A throwaway tenant with the ids of the rows the fuzz creates in it."""
+
+    known_ids: dict[str, list[str]]
+
+
 @pytest.fixture
 def studio(app, client, make_tenant):
-    """A throwaway tenant with the ids of the rows the fuzz creates in it."""
-    actions = TenantActions(app, client, make_tenant())
+    actions = Studio(app, client, make_tenant())
     actions.known_ids = {path: [] for path in COLLECTIONS}
     return actions
 

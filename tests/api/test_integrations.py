@@ -90,7 +90,7 @@ def _no_integrations_left(app, tenant, other_tenant):
         db.session.commit()
 
 
-def put(actions, type_name: str, config: Any, role: Role = Role.OWNER, **body: Any):  # type: ignore[no-untyped-def]
+def put(actions, type_name: str, config: Any, role: Role = Role.OWNER, **body: Any):
     return actions.request(
         "PUT",
         f"{INTEGRATIONS}/{type_name}",
@@ -110,17 +110,18 @@ def without_secrets(type_name: str, config: dict[str, Any]) -> dict[str, Any]:
     return public
 
 
-def stored_config(app, tenant, type_: TenantIntegrationType) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def stored_config(app, tenant, type_: TenantIntegrationType) -> dict[str, Any] | None:
     with app.app_context():
-        return db.session.scalar(
+        config: dict[str, Any] | None = db.session.scalar(
             sa.select(TenantIntegration.config).where(
                 TenantIntegration.tenant_id == tenant.id,
                 TenantIntegration.type == type_,
             )
         )
+    return config
 
 
-def assert_no_secrets(response) -> None:  # type: ignore[no-untyped-def]
+def assert_no_secrets(response) -> None:
     for value in SECRET_VALUES:
         assert value not in response.data
 
@@ -166,6 +167,7 @@ def test_secrets_are_encrypted_at_rest(app, acme, type_name):
     put(acme, type_name, CONFIGS[type_name])
     type_ = TenantIntegrationType[type_name.upper()]
     stored = stored_config(app, acme.tenant, type_)
+    assert stored is not None
     for value in SECRET_VALUES:
         assert value.decode() not in repr(stored)
     with app.app_context():
@@ -180,6 +182,7 @@ def test_put_without_a_secret_keeps_the_stored_one(app, acme):
     assert response.get_json()["config"] == config
     assert response.get_json()["secrets_set"] == ["api_key"]
     stored = stored_config(app, acme.tenant, TenantIntegrationType.MAGICLINE)
+    assert stored is not None
     with app.app_context():
         plain = decrypt_secrets(stored, ("api_key",))
     assert plain == {"tenant": "renamed-studio", "api_key": "magicline-api-key-value"}
@@ -193,6 +196,7 @@ def test_put_without_a_nested_secret_keeps_the_stored_one(app, acme):
     assert response.status_code == 200
     assert response.get_json()["secrets_set"] == SECRETS_SET["google_calendar"]
     stored = stored_config(app, acme.tenant, TenantIntegrationType.GOOGLE_CALENDAR)
+    assert stored is not None
     with app.app_context():
         plain = decrypt_secrets(
             stored, SECRET_KEYS[TenantIntegrationType.GOOGLE_CALENDAR]
@@ -204,6 +208,7 @@ def test_put_with_a_new_secret_replaces_the_stored_one(app, acme):
     put(acme, "magicline", CONFIGS["magicline"])
     put(acme, "magicline", {**CONFIGS["magicline"], "api_key": "rotated-api-key"})
     stored = stored_config(app, acme.tenant, TenantIntegrationType.MAGICLINE)
+    assert stored is not None
     with app.app_context():
         assert decrypt_secrets(stored, ("api_key",))["api_key"] == "rotated-api-key"
 
@@ -384,7 +389,7 @@ def test_get_of_an_integration_not_set_up_is_404(acme):
 @pytest.mark.parametrize("type_name", ["salesforce", "MAGICLINE", "Magicline", "csv2"])
 def test_an_unknown_type_is_404(acme, type_name):
     for method in ("GET", "PUT", "DELETE"):
-        body = {"config": {}} if method == "PUT" else None
+        body: dict[str, Any] | None = {"config": {}} if method == "PUT" else None
         response = acme.request(method, f"{INTEGRATIONS}/{type_name}", json=body)
         assert response.status_code == 404
         assert response.get_json()["code"] == "not_found"

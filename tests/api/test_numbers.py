@@ -4,6 +4,7 @@ import secrets
 import threading
 import time
 import uuid
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -239,7 +240,7 @@ def _race(app, path, entries):
     ]
     tokens = [racer.token(Role.ADMIN) for racer, _ in racers]
     barrier = threading.Barrier(len(racers))
-    results: list[tuple[int, TenantActions, dict]] = []
+    results: list[tuple[int, TenantActions, dict[str, Any]]] = []
     failures: list[BaseException] = []
 
     def run(racer, body, token):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -61,7 +62,7 @@ def insert_with_one_timestamp(app, actions, path, new_number, count):
     _, build = RESOURCES[path]
     moment = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
     with app.app_context(), tenant_scope(actions.tenant.domain):
-        rows = [build(new_number()) for _ in range(count)]
+        rows: list[Any] = [build(new_number()) for _ in range(count)]
         for row in rows:
             row.created_at = moment
         db.session.add_all(rows)

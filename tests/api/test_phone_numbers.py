@@ -93,6 +93,8 @@ def test_password_is_encrypted_at_rest(app, acme, new_number):
     created = create(acme, new_number(), sip_credentials=sip())
     with app.app_context(), tenant_scope(acme.tenant.domain):
         stored = db.session.get(PhoneNumber, uuid.UUID(created["id"]))
+        assert stored is not None
+        assert stored.sip_credentials is not None
         assert stored.sip_credentials["password"] != SIP_PASSWORD
         plain = decrypt_secrets(stored.sip_credentials, SIP_SECRET_KEYS)
     assert plain["password"] == SIP_PASSWORD
@@ -110,6 +112,8 @@ def test_patch_without_password_keeps_the_stored_one(app, acme, new_number):
     assert response.get_json()["sip_credentials"]["secrets_set"] == ["password"]
     with app.app_context(), tenant_scope(acme.tenant.domain):
         stored = db.session.get(PhoneNumber, uuid.UUID(created["id"]))
+        assert stored is not None
+        assert stored.sip_credentials is not None
         plain = decrypt_secrets(stored.sip_credentials, SIP_SECRET_KEYS)
     assert plain["password"] == SIP_PASSWORD
     assert plain["username"] == "renamed"

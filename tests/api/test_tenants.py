@@ -71,6 +71,7 @@ def test_create_tenant_with_owner_hashes_the_password(app, created):
         owner = db.session.scalar(
             sa.select(TenantUser).where(TenantUser.tenant_id == uuid.UUID(tenant["id"]))
         )
+        assert owner is not None
         assert owner.role.value == "OWNER"
         assert owner.password_hash != "s3cret-pass"
         assert verify_password(owner.password_hash, "s3cret-pass")

@@ -105,6 +105,8 @@ def test_access_token_is_encrypted_and_kept_when_omitted(app, acme, new_number):
     assert config["api_version"] is None
     with app.app_context(), tenant_scope(acme.tenant.domain):
         stored = db.session.get(WhatsAppChannel, uuid.UUID(created["id"]))
+        assert stored is not None
+        assert stored.wa_cloud_api_config is not None
         assert stored.wa_cloud_api_config["access_token"] != ACCESS_TOKEN
         plain = decrypt_secrets(stored.wa_cloud_api_config, WA_CLOUD_API_SECRET_KEYS)
     assert plain["access_token"] == ACCESS_TOKEN

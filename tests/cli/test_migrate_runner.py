@@ -82,7 +82,7 @@ def use_revisions(
     return migrations.head_revision(str(location))
 
 
-def migrate(app: Flask, *args: str):  # type: ignore[no-untyped-def]
+def migrate(app: Flask, *args: str):
     return app.test_cli_runner().invoke(args=["tenants", "migrate", *args])
 
 

@@ -36,6 +36,7 @@ def test_create_list_and_drop(app, runner):
         owner = db.session.scalar(
             sa.select(TenantUser).where(TenantUser.tenant_id == tenant.id)
         )
+        assert owner is not None
         assert owner.email == "owner@cli.example.com"
     listed = runner.invoke(args=["tenants", "list"])
     assert listed.exit_code == 0

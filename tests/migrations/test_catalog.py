@@ -10,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from flask_migrate import Migrate
+from sqlalchemy.dialects.postgresql.base import PGInspector
 
 from pilar.extensions import db
 from pilar.models import PublicModel
@@ -113,6 +114,7 @@ def test_no_foreign_key_crosses_between_public_and_a_tenant_schema(
 def test_tenant_schema_holds_its_enum_types_and_indexes(app, tenant):
     with app.app_context():
         inspector = sa.inspect(db.engine)
+        assert isinstance(inspector, PGInspector)
         enums = {e["name"] for e in inspector.get_enums(schema=tenant.schema_name)}
         indexes = {
             tuple(i["column_names"])

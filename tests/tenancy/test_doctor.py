@@ -31,7 +31,7 @@ def studio(database_url: str) -> Iterator[Flask]:
             db.engine.dispose()
 
 
-def doctor(app: Flask, *args: str):  # type: ignore[no-untyped-def]
+def doctor(app: Flask, *args: str):
     return app.test_cli_runner().invoke(args=["tenants", "doctor", *args])
 
 

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -119,7 +120,7 @@ def app_for(own_database: str) -> Iterator[Callable[[Path], Flask]]:
             db.engine.dispose()
 
 
-def replayed_catalog(conn: sa.Connection, location: Path) -> dict[str, list]:
+def replayed_catalog(conn: sa.Connection, location: Path) -> dict[str, list[Any]]:
     """Build a db schema by running every migration; return its catalog."""
     schema_name = f"replayed_{uuid.uuid4().hex[:12]}"
     transaction = conn.begin()
@@ -131,7 +132,7 @@ def replayed_catalog(conn: sa.Connection, location: Path) -> dict[str, list]:
         transaction.rollback()
 
 
-def provisioned(app: Flask) -> tuple[dict[str, list], str | None]:
+def provisioned(app: Flask) -> tuple[dict[str, list[Any]], str | None]:
     with app.app_context():
         tenant = provisioning.create_tenant("Studio", unique_domain())
         with db.engine.connect() as conn:
@@ -200,7 +201,7 @@ def test_threads_provision_side_by_side_from_a_cold_start(app_for, tmp_path):
     location = copy_with_revisions(tmp_path / "tenant_migrations", LONG_HISTORY)
     app = app_for(location)
     barrier = threading.Barrier(6)
-    results: list[dict[str, list]] = []
+    results: list[dict[str, list[Any]]] = []
     errors: list[BaseException] = []
 
     def create() -> None:

@@ -95,6 +95,7 @@ def test_tenant_insert_without_a_tenant_raises():
 @pytest.mark.usefixtures("app_ctx")
 def test_tenant_statements_of_every_kind_without_a_tenant_raise():
     table = WorkoutPlan.__table__
+    assert isinstance(table, sa.Table)
     rows = [{"row_id": uuid.uuid4(), "new_plan": {}} for _ in range(2)]
     statements = [
         # Several rows in one INSERT ("insertmanyvalues").

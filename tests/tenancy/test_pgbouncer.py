@@ -80,7 +80,7 @@ def pgbouncer_url(database_url: str) -> Iterator[str]:
     # the server: the owner of its socket folder, or postgres over TCP.
     command = [PGBOUNCER, str(workdir / "pgbouncer.ini")]
     if os.geteuid() == 0:
-        host = info.get("host", "127.0.0.1")
+        host = str(info.get("host", "127.0.0.1"))
         owner = (
             pwd.getpwuid(os.stat(host).st_uid).pw_name
             if host.startswith("/")

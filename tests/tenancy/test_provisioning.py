@@ -4,6 +4,7 @@ import time
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import orm
 
 from pilar.errors import ConflictError
 from pilar.extensions import db
@@ -84,7 +85,7 @@ def test_drop_is_atomic_when_it_fails(app, make_tenant, monkeypatch):
     def explode(*args, **kwargs):
         raise InjectedError("after DROP SCHEMA")
 
-    monkeypatch.setattr(provisioning.orm.Session, "delete", explode)
+    monkeypatch.setattr(orm.Session, "delete", explode)
     with app.app_context(), pytest.raises(InjectedError):
         provisioning.drop_tenant(studio.id)
     monkeypatch.undo()
