@@ -11,6 +11,7 @@ from pilar.errors import TenantNotBoundError
 from pilar.extensions import db
 from pilar.models import Conversation
 from pilar.models import WorkoutPlan
+from pilar.tenancy import scope
 from pilar.tenancy import tenant_scope
 
 
@@ -155,3 +156,40 @@ def test_request_logs_name_tenant_and_request_id(probe_app, make_tenant, caplog)
     assert response.headers["X-Request-ID"] == "req-42"
     record = next(r for r in caplog.records if r.name == "tests.probe")
     assert (record.tenant, record.request_id) == (studio.domain, "req-42")
+
+
+def test_a_session_serves_one_tenant_only(app, make_tenant):
+    first, second = make_tenant(), make_tenant()
+    with app.app_context(), tenant_scope(first.domain):
+        session = db.session()
+        scope.bind_session(session, first.schema_name)  # again: nothing changes
+        with pytest.raises(RuntimeError, match="use a new session"):
+            scope.bind_session(session, second.schema_name)
+        assert scope.bound_schema_name(session) == first.schema_name
+        db.session.add(WorkoutPlan(user_id="still-first", plan={}))
+        db.session.commit()
+    with app.app_context(), tenant_scope(second.domain):
+        assert db.session.scalars(sa.select(WorkoutPlan)).all() == []
+
+
+def test_binding_a_session_inside_its_transaction_binds_that_transaction(
+    app, make_tenant
+):
+    studio = make_tenant()
+    with app.app_context():
+        session = db.session()
+        session.execute(sa.select(1))  # a transaction begins, unbound
+        scope.bind_session(session, studio.schema_name)
+        session.add(WorkoutPlan(user_id="bound-late", plan={}))
+        session.commit()
+    with app.app_context(), tenant_scope(studio.domain):
+        assert db.session.scalars(sa.select(WorkoutPlan.user_id)).all() == [
+            "bound-late"
+        ]
+
+
+@pytest.mark.usefixtures("app_ctx")
+def test_binding_a_connection_needs_its_transaction():
+    with db.engine.connect() as conn:
+        with pytest.raises(RuntimeError, match="needs a transaction"):
+            scope.bind_connection(conn, "acme")
