@@ -190,6 +190,8 @@ def test_binding_a_session_inside_its_transaction_binds_that_transaction(
 
 @pytest.mark.usefixtures("app_ctx")
 def test_binding_a_connection_needs_its_transaction():
-    with db.engine.connect() as conn:
-        with pytest.raises(RuntimeError, match="needs a transaction"):
-            scope.bind_connection(conn, "acme")
+    with (
+        db.engine.connect() as conn,
+        pytest.raises(RuntimeError, match="needs a transaction"),
+    ):
+        scope.bind_connection(conn, "acme")
