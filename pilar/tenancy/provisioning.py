@@ -62,8 +62,8 @@ def create_tenant(
     try:
         with db.engine.connect() as conn, conn.begin():
             tenant = _create_in_transaction(conn, name, domain, schema_name, owner)
-    except IntegrityError as err:
-        raise _conflict(err, domain) from None
+    except IntegrityError:
+        raise _conflict(domain) from None
     directory().invalidate(domain)
     return tenant
 
@@ -164,9 +164,17 @@ def _check_schema_name_free(conn: sa.Connection, schema_name: str) -> None:
         )
 
 
-def _conflict(err: IntegrityError, domain: str) -> ConflictError:
-    constraint = getattr(getattr(err.orig, "diag", None), "constraint_name", None) or ""
-    field = "schema_name" if "schema_name" in constraint else "domain"
+def _conflict(domain: str) -> ConflictError:
+    # A create that raced another past the checks: it failed on a unique index
+    # (the tenants table's, or the catalog's on schema names when both got as
+    # far as CREATE SCHEMA), which does not say which value the other took.
+    # With the other committed, the domain tells: a schema name derived from
+    # the same domain is taken because the domain is.
+    with db.engine.connect() as conn:
+        domain_taken = conn.scalar(
+            sa.select(sa.exists().where(Tenant.domain == domain))
+        )
+    field = "domain" if domain_taken else "schema_name"
     return ConflictError(
         f"The {field.replace('_', ' ')} of tenant {domain!r} is taken.",
         errors={field: ["Taken."]},

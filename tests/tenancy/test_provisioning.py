@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import threading
 import time
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -127,3 +129,75 @@ def test_a_new_tenant_is_reachable_at_once_in_every_process(database_url, make_t
     assert response.get_json()["code"] == "not_found"
     with other.app_context():
         db.engine.dispose()
+
+
+def _create_racing_an_open_transaction(app, first, second):
+    """Create tenant ``second`` while ``first`` is created, not yet committed.
+
+    ``first`` and ``second`` are (domain, schema_name) pairs. The second
+    create checks before the first commits, so it sees nothing taken and
+    waits on PostgreSQL's own uniqueness; returns what it raised.
+    """
+    raised: list[BaseException] = []
+
+    def create_second():
+        with app.app_context():
+            try:
+                provisioning.create_tenant("Second", second[0], schema_name=second[1])
+            except BaseException as err:  # handed to the test thread
+                raised.append(err)
+
+    with app.app_context(), db.engine.connect() as conn, db.engine.connect() as probe:
+        with conn.begin():
+            provisioning._create_in_transaction(conn, "First", first[0], first[1], None)
+            racer = threading.Thread(target=create_second)
+            racer.start()
+            deadline = time.monotonic() + 30
+            while not probe.scalar(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            ):
+                probe.rollback()
+                assert time.monotonic() < deadline, "the second create never waited"
+                time.sleep(0.05)
+        racer.join(timeout=30)
+    return raised
+
+
+@pytest.mark.parametrize(
+    ("same", "schema_names"),
+    [
+        ("domain", "derived"),  # both derive the same schema name from it
+        ("domain", "given"),  # each names its own
+        ("schema_name", "given"),
+    ],
+)
+def test_a_create_racing_another_gets_409_for_what_they_share(app, same, schema_names):
+    domain = unique_domain()
+    schema_name = f"race_{uuid.uuid4().hex[:12]}"
+    first, second = {
+        ("domain", "derived"): ((domain, None), (domain, None)),
+        ("domain", "given"): ((domain, schema_name), (domain, f"{schema_name}_2")),
+        ("schema_name", "given"): (
+            (domain, schema_name),
+            (unique_domain(), schema_name),
+        ),
+    }[same, schema_names]
+    try:
+        raised = _create_racing_an_open_transaction(app, first, second)
+        assert len(raised) == 1
+        error = raised[0]
+        assert isinstance(error, ConflictError), raised
+        assert error.errors == {same: ["Taken."]}
+        # The second left no row: the one of its domain is the first's, if any.
+        assert _counts(app, second[0], "")[0] == (same == "domain")
+    finally:
+        with app.app_context():
+            tenant = db.session.scalar(
+                sa.select(Tenant).where(Tenant.domain == first[0])
+            )
+            db.session.rollback()
+            if tenant is not None:
+                provisioning.drop_tenant(tenant.id)
