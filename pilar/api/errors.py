@@ -15,6 +15,7 @@ from flask import request
 from psycopg.errors import InvalidSchemaName
 from psycopg.errors import UndefinedTable
 from sqlalchemy.exc import DataError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import ProgrammingError
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -100,6 +101,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(RecursionError, handle_recursion_error)
     app.register_error_handler(DataError, handle_data_error)
     app.register_error_handler(ProgrammingError, handle_programming_error)
+    app.register_error_handler(OperationalError, handle_operational_error)
 
 
 def check_request_body() -> None:
@@ -170,6 +172,20 @@ def handle_programming_error(error: ProgrammingError) -> Response:
         return envelope(404, "tenant_not_found", "This tenant no longer exists.")
     logger.error("Unexpected database error", exc_info=error)
     return envelope(500, "internal_error", _INTERNAL_ERROR)
+
+
+def handle_operational_error(error: OperationalError) -> Response:
+    # The database could not be reached, or gave up on the statement (a lost
+    # connection, a timeout, a serialization failure): nothing is wrong with
+    # the request, and it may well succeed if it is sent again.
+    logger.error("The database could not serve the request", exc_info=error)
+    response = envelope(
+        503,
+        "service_unavailable",
+        "The database is unavailable; try again in a moment.",
+    )
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 def handle_http_exception(error: HTTPException) -> Response:
