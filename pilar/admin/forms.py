@@ -26,6 +26,7 @@ from pilar.models import Channel
 from pilar.models import PhoneStatus
 from pilar.models import Role
 from pilar.models import TenantIntegrationType
+from pilar.models import TenantStatus
 from pilar.models import WhatsAppStatus
 
 _BLANK_KEEPS = "Write-only: never shown. Leave blank to keep the stored value."
@@ -150,6 +151,20 @@ class PlatformSignInForm(SecureForm):
 
 class SignOutForm(SecureForm):
     pass
+
+
+class TenantForm(SecureForm):
+    name = StringField("Name", validators=[InputRequired()])
+    domain = StringField(
+        "Domain",
+        validators=[InputRequired()],
+        description="Requests are routed by it: a change takes effect at once.",
+    )
+    status = SelectField(
+        "Status",
+        choices=_choices(TenantStatus),
+        description="A SUSPENDED tenant's host answers 403 to every request.",
+    )
 
 
 class UserForm(SecureForm):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,14 +11,16 @@ from flask import abort
 from flask import redirect
 from flask import url_for
 from flask_admin import expose
-from flask_admin.contrib.sqla import ModelView
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
+from wtforms import Form
 
 from pilar.admin import access
 from pilar.admin.browser import TenantBaseView
 from pilar.admin.browser import error_page
 from pilar.admin.browser import tenant_url
+from pilar.admin.editing import ServiceModelView
+from pilar.admin.forms import TenantForm
 from pilar.extensions import db
 from pilar.models import Conversation
 from pilar.models import PhoneNumber
@@ -26,6 +29,9 @@ from pilar.models import TenantIntegration
 from pilar.models import TenantUser
 from pilar.models import WhatsAppChannel
 from pilar.models import WorkoutPlan
+from pilar.schemas.tenants import TenantSchema
+from pilar.schemas.tenants import TenantUpdateSchema
+from pilar.services import tenants as tenant_service
 from pilar.tenancy import current_tenant
 from pilar.tenancy import is_platform_request
 
@@ -46,11 +52,17 @@ def _open_link(view: Any, context: Any, model: Tenant, name: str) -> Markup:
     return Markup('<a href="{}">{}</a>').format(url, model.name)
 
 
-class TenantsView(ModelView):
-    """Every tenant, for the platform admin: read here, changed through the API."""
+class TenantsView(ServiceModelView):
+    """Every tenant, for the platform admin; name, domain and status editable.
 
+    Creating and deleting a tenant stay with the API and the CLI: both build
+    or drop a whole db schema.
+    """
+
+    form = TenantForm
+    update_schema = TenantUpdateSchema
     can_create = False
-    can_edit = False
+    can_edit = True
     can_delete = False
     can_view_details = False
     page_size = 20
@@ -90,6 +102,20 @@ class TenantsView(ModelView):
         if access.current_principal() is None:
             return redirect(url_for("admin.login_view"))
         return None
+
+    def present(self, model: Any) -> dict[str, Any]:
+        presented: dict[str, Any] = TenantSchema().dump(model)
+        return presented
+
+    def payload(self, form: Form, *, creating: bool) -> Mapping[str, Any]:
+        return {
+            "name": form.name.data,
+            "domain": form.domain.data,
+            "status": form.status.data,
+        }
+
+    def update_record(self, model: Any, data: dict[str, Any], form: Form) -> Any:
+        return tenant_service.update_tenant(model.id, **data)
 
 
 class TenantHomeView(TenantBaseView):
