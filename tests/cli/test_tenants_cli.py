@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from pilar.extensions import db
@@ -80,6 +81,31 @@ def test_create_needs_both_owner_options(runner):
         args=["tenants", "create", "S", unique_domain(), "--owner-email", "a@b.de"]
     )
     assert result.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--owner-email", "not-an-email", "--owner-password", "long-enough"], "email"),
+        (["--owner-email", "o@cli.example.com", "--owner-password", "short"], "8"),
+    ],
+)
+def test_create_refuses_an_invalid_owner(app, runner, args, message):
+    domain = unique_domain("cli")
+    result = runner.invoke(args=["tenants", "create", "S", domain, *args])
+    assert result.exit_code == 1
+    assert "The owner is not valid." in result.output
+    assert message in result.output
+    assert args[-1] not in result.output  # the password
+    assert _tenant(app, domain) is None
+
+
+def test_create_refuses_a_blank_name(app, runner):
+    domain = unique_domain("cli")
+    result = runner.invoke(args=["tenants", "create", "  ", domain])
+    assert result.exit_code == 1
+    assert "name" in result.output
+    assert _tenant(app, domain) is None
 
 
 def test_drop_asks_for_confirmation(app, runner, make_tenant):
