@@ -261,3 +261,32 @@ def test_a_tenant_whose_recorded_revision_is_stale_is_migrated_from_its_own(
     assert result.exit_code == 0, result.output
     assert f"Target {head}: 3 migrated" in result.output
     assert set(revisions(studio).values()) == {(head, head)}
+
+
+def test_a_tenant_at_an_unknown_revision_fails_alone(studio, tmp_path):
+    # As after a deploy rolled back: the schema is ahead of these migrations.
+    ahead, *others = make_tenants(studio, 3)
+    with studio.app_context(), db.engine.begin() as conn:
+        conn.execute(
+            sa.update(
+                sa.table(
+                    "alembic_version",
+                    sa.column("version_num"),
+                    schema=ahead.schema_name,
+                )
+            ).values(version_num="f0f0f0f0f0f0")
+        )
+        conn.execute(
+            sa.update(Tenant)
+            .where(Tenant.id == ahead.id)
+            .values(schema_revision="f0f0f0f0f0f0")
+        )
+    head = use_revisions(studio, tmp_path, [ADD_TOPIC])
+    result = migrate(studio, "--jobs", "2")
+    assert result.exit_code == 1, result.output
+    assert f"FAILED {ahead.domain}" in result.output
+    assert "Cannot upgrade from f0f0f0f0f0f0" in result.output
+    assert f"Target {head}: 2 migrated, 0 already there, 1 failed." in result.output
+    found = revisions(studio)
+    assert found[ahead.schema_name] == ("f0f0f0f0f0f0", "f0f0f0f0f0f0")
+    assert {found[t.schema_name] for t in others} == {(head, head)}
