@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Mapping
@@ -11,6 +12,10 @@ from typing import Any
 from flask import Flask
 
 ROOT = Path(__file__).resolve().parent.parent
+# Below this, PILAR_ADMIN_TOKEN draws a warning: nothing throttles guesses of it.
+MIN_ADMIN_TOKEN_LENGTH = 32
+
+logger = logging.getLogger(__name__)
 
 DEFAULTS: dict[str, Any] = {
     "PLATFORM_HOSTS": "localhost,127.0.0.1",
@@ -58,6 +63,7 @@ def load(app: Flask, test_config: Mapping[str, Any] | None) -> None:
             app.config["SQLALCHEMY_DATABASE_URI"]
         )
     _require_secret_key(app)
+    _warn_of_a_short_admin_token(app)
 
 
 def psycopg_url(url: str) -> str:
@@ -82,6 +88,19 @@ def _require_secret_key(app: Flask) -> None:
             "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)."
         )
     app.config["SECRET_KEY"] = _instance_secret_key(Path(app.instance_path))
+
+
+def _warn_of_a_short_admin_token(app: Flask) -> None:
+    # Failed uses of the token are not throttled: a lockout would let anyone
+    # lock the platform admins out. Its length is what keeps it from guessing.
+    token = app.config.get("ADMIN_TOKEN")
+    if token and len(token) < MIN_ADMIN_TOKEN_LENGTH and not (app.debug or app.testing):
+        logger.warning(
+            "PILAR_ADMIN_TOKEN has %d characters; use %d or more random ones "
+            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`).",
+            len(token),
+            MIN_ADMIN_TOKEN_LENGTH,
+        )
 
 
 def _instance_secret_key(instance: Path) -> str:
