@@ -19,6 +19,8 @@ from tests.database import server_url
 from tests.database import throwaway_database
 
 ADMIN_TOKEN = "test-admin-token"
+# An id no row has; fixed, so that every pytest-xdist worker collects the same ids.
+UNKNOWN_ID = "6f1c1f7e-3a2b-4c5d-9e8f-0a1b2c3d4e5f"
 OWNER_PASSWORD = "owner-password-1"
 PLATFORM_HOST = "localhost"
 

@@ -13,7 +13,7 @@ from pilar.extensions import db
 
 @pytest.mark.parametrize(
     ("token", "warned"),
-    [("letmein", True), (secrets.token_urlsafe(32), False)],
+    [("letmein", True), ("Gk3v9QeT1wzX7LpB2mNc8RfY4hJd6sAu0oVi5KtE", False)],
 )
 def test_a_short_admin_token_is_warned_of(monkeypatch, tmp_path, caplog, token, warned):
     monkeypatch.delenv("FLASK_DEBUG", raising=False)

@@ -9,6 +9,7 @@ import pytest
 
 from pilar.models import Role
 from tests.api.conftest import TenantActions
+from tests.conftest import UNKNOWN_ID
 
 ENVELOPE_KEYS = {"code", "status", "message"}
 ONE_MIB = 1024 * 1024
@@ -148,7 +149,7 @@ def test_a_nul_character_gets_a_4xx(acme, method, path, body):
     [
         "/api/v1/nothing-here",
         "/api/v1/users/not-a-uuid",
-        f"/api/v1/users/{uuid.uuid4()}/extra",
+        f"/api/v1/users/{UNKNOWN_ID}/extra",
         "/api/v1/integrations/unknown",
         "/api/v2/users",
     ],
@@ -163,7 +164,7 @@ def test_unknown_routes_and_malformed_ids_get_404(acme, path):
         ("GET", TOKEN),
         ("DELETE", "/api/v1/me"),
         ("PUT", USERS),
-        ("POST", f"{USERS}/{uuid.uuid4()}"),
+        ("POST", f"{USERS}/{UNKNOWN_ID}"),
         ("PATCH", "/api/v1/integrations/csv"),
     ],
 )

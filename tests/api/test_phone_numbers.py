@@ -12,6 +12,7 @@ from pilar.models import Role
 from pilar.models.phone_numbers import SIP_SECRET_KEYS
 from pilar.secrets import decrypt_secrets
 from pilar.tenancy import tenant_scope
+from tests.conftest import UNKNOWN_ID
 
 PATH = "/api/v1/phone-numbers"
 SIP_PASSWORD = "sip-pass-7f3a9c"
@@ -353,7 +354,7 @@ def test_requests_without_a_token_are_refused(acme):
     assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
-@pytest.mark.parametrize("item", ["not-a-uuid", "123", str(uuid.uuid4())])
+@pytest.mark.parametrize("item", ["not-a-uuid", "123", UNKNOWN_ID])
 def test_unknown_or_malformed_id_is_404(acme, item):
     response = acme.request("GET", f"{PATH}/{item}")
     assert response.status_code == 404

@@ -9,6 +9,7 @@ from pilar.extensions import db
 from pilar.models import TenantUser
 from pilar.passwords import verify_password
 from pilar.tenancy.migrations import head_revision
+from tests.conftest import UNKNOWN_ID
 from tests.conftest import make_app
 from tests.conftest import unique_domain
 
@@ -184,7 +185,7 @@ def test_get_tenant_includes_its_revision(platform, created, app):
 
 
 @pytest.mark.parametrize(
-    "path", [f"/api/v1/tenants/{uuid.uuid4()}", "/api/v1/tenants/not-a-uuid"]
+    "path", [f"/api/v1/tenants/{UNKNOWN_ID}", "/api/v1/tenants/not-a-uuid"]
 )
 def test_unknown_or_malformed_tenant_id_gets_404(platform, path):
     response = platform.request("GET", path)

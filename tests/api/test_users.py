@@ -12,6 +12,7 @@ from pilar.extensions import db
 from pilar.models import Role
 from pilar.models import TenantUser
 from tests.api.conftest import TenantActions
+from tests.conftest import UNKNOWN_ID
 from tests.users import USER_PASSWORD
 
 USERS = "/api/v1/users"
@@ -94,9 +95,9 @@ def test_list_users_rejects_a_bad_limit_or_cursor(acme, query):
         ("GET", USERS, None),
         ("POST", USERS, {"email": "new@example.com", "password": "password-1"}),
         ("POST", USERS, {"nonsense": True}),
-        ("GET", f"{USERS}/{uuid.uuid4()}", None),
-        ("PATCH", f"{USERS}/{uuid.uuid4()}", {"role": "OWNER"}),
-        ("DELETE", f"{USERS}/{uuid.uuid4()}", None),
+        ("GET", f"{USERS}/{UNKNOWN_ID}", None),
+        ("PATCH", f"{USERS}/{UNKNOWN_ID}", {"role": "OWNER"}),
+        ("DELETE", f"{USERS}/{UNKNOWN_ID}", None),
     ],
 )
 def test_staff_may_not_use_the_users_api(acme, method, path, body):
@@ -214,7 +215,7 @@ def test_a_user_of_another_tenant_is_not_found(acme, globex, method):
     assert still_there.get_json()["role"] == "STAFF"
 
 
-@pytest.mark.parametrize("user_id", ["not-a-uuid", "123", str(uuid.uuid4())])
+@pytest.mark.parametrize("user_id", ["not-a-uuid", "123", UNKNOWN_ID])
 def test_an_unknown_or_malformed_user_id_is_not_found(acme, user_id):
     response = acme.request("GET", f"{USERS}/{user_id}")
     assert response.status_code == 404

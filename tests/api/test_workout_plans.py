@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from pilar.models import Role
 from tests.api.conftest import TenantActions
+from tests.conftest import UNKNOWN_ID
 
 PATH = "/api/v1/workout-plans"
 PLAN = {"name": "Strength A", "days": [{"day": 1, "exercises": ["squat", "press"]}]}
@@ -147,7 +146,7 @@ def test_another_tenants_token_is_refused(acme, globex):
     assert response.status_code == 401
 
 
-@pytest.mark.parametrize("item", ["abc", str(uuid.uuid4())])
+@pytest.mark.parametrize("item", ["abc", UNKNOWN_ID])
 def test_unknown_or_malformed_id_is_404(acme, item):
     assert acme.request("PATCH", f"{PATH}/{item}", json={}).status_code == 404
 
