@@ -157,6 +157,8 @@ def test_platform_admin_browses_filters_and_edits(
 
     page.locator("#tenant-tables").get_by_role("link", name="Conversations").click()
     expect(page.locator("table.model-list tbody tr")).to_have_count(3)
+    # The filter menu is Bootstrap's: a click before its script ran opens nothing.
+    page.wait_for_load_state("load")
     page.get_by_role("link", name="Add Filter").click()
     page.locator("a.filter", has_text="Channel").first.click()
     # Select2 hides the <select> it decorates; the form posts the select.
