@@ -23,8 +23,9 @@ from itsdangerous import BadSignature
 from itsdangerous import URLSafeTimedSerializer
 from psycopg import sql
 
+from bench.http.pages import CONVERSATIONS
+from bench.http.pages import conversation_page
 from pilar.services.auth import stamp_of_password_hash
-from pilar.services.pagination import encode_cursor
 
 _URL = os.environ["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
 _SERIALIZER = URLSafeTimedSerializer(
@@ -47,10 +48,7 @@ def _load_tenants() -> dict[str, tuple[uuid.UUID, sql.Composed]]:
     return {
         domain: (
             tenant_id,
-            sql.SQL(
-                "SELECT id, channel, transcript, metadata, created_at, updated_at "
-                "FROM {}.conversations ORDER BY created_at DESC, id DESC LIMIT %s"
-            ).format(sql.Identifier(schema_name)),
+            CONVERSATIONS.format(sql.Identifier(schema_name)),
         )
         for domain, tenant_id, schema_name in rows
     }
@@ -106,23 +104,6 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
             start_response, "401 Unauthorized", b'{"code":"unauthenticated"}\n'
         )
     rows = conn.execute(list_statement, (_LIMIT + 1,)).fetchall()
-    items = [
-        {
-            "channel": channel,
-            "created_at": created_at.isoformat(),
-            "id": str(row_id),
-            "metadata": metadata,
-            "transcript": transcript,
-            "updated_at": updated_at.isoformat(),
-        }
-        for row_id, channel, transcript, metadata, created_at, updated_at in rows[
-            :_LIMIT
-        ]
-    ]
-    last = rows[_LIMIT - 1] if len(rows) > _LIMIT else None
-    page = {
-        "items": items,
-        "next_cursor": encode_cursor(last[4], last[0]) if last else None,
-    }
+    page = conversation_page(rows, _LIMIT)
     body = json.dumps(page, separators=(",", ":"), sort_keys=True).encode() + b"\n"
     return _respond(start_response, "200 OK", body)

@@ -18,17 +18,14 @@ import psycopg
 from flask import current_app
 from psycopg import sql
 
+from bench.http.pages import CONVERSATIONS
+from bench.http.pages import conversation_page
 from pilar import create_app
 from pilar.errors import TenantNotBoundError
 from pilar.extensions import db
 from pilar.services import conversations
-from pilar.services.pagination import encode_cursor
 from pilar.tenancy import scope
 
-_LIST = sql.SQL(
-    "SELECT id, channel, transcript, metadata, created_at, updated_at "
-    "FROM {}.conversations ORDER BY created_at DESC, id DESC LIMIT %s"
-)
 _list_conversations = conversations.list_conversations
 _FLAG = "BENCH_HOT_PATH"
 
@@ -46,26 +43,9 @@ def list_conversations(*, limit: int, **filters: Any) -> Any:
     driver_connection = session.connection().connection.driver_connection
     connection = cast("psycopg.Connection[Any]", driver_connection)
     rows = connection.execute(
-        _LIST.format(sql.Identifier(schema_name)), (limit + 1,)
+        CONVERSATIONS.format(sql.Identifier(schema_name)), (limit + 1,)
     ).fetchall()
-    items = [
-        {
-            "channel": channel,
-            "created_at": created_at.isoformat(),
-            "id": str(row_id),
-            "metadata": metadata,
-            "transcript": transcript,
-            "updated_at": updated_at.isoformat(),
-        }
-        for row_id, channel, transcript, metadata, created_at, updated_at in rows[
-            :limit
-        ]
-    ]
-    last = rows[limit - 1] if len(rows) > limit else None
-    page = {
-        "items": items,
-        "next_cursor": encode_cursor(last[4], last[0]) if last else None,
-    }
+    page = conversation_page(rows, limit)
     return current_app.json.response(page)
 
 
