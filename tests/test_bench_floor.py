@@ -38,16 +38,23 @@ def studio(app: Flask, client: FlaskClient, make_tenant: Any) -> TenantActions:
     return actions
 
 
+def _import_afresh(name: str, app: Flask, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Import the bench module ``name`` anew, with ``app``'s database and key.
+
+    It reads its settings (and the floor its tenants) once, when imported.
+    """
+    with app.app_context():
+        monkeypatch.setenv("DATABASE_URL", db.engine.url.render_as_string(False))
+    monkeypatch.setenv("PILAR_SECRET_KEY", app.config["SECRET_KEY"])
+    sys.modules.pop(name, None)
+    return importlib.import_module(name)
+
+
 @pytest.fixture
 def floor(
     app: Flask, studio: TenantActions, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Any]:
-    # The floor reads its settings and the tenants once, when it is imported.
-    with app.app_context():
-        monkeypatch.setenv("DATABASE_URL", db.engine.url.render_as_string(False))
-    monkeypatch.setenv("PILAR_SECRET_KEY", app.config["SECRET_KEY"])
-    sys.modules.pop("bench.http.floor", None)
-    module = importlib.import_module("bench.http.floor")
+    module = _import_afresh("bench.http.floor", app, monkeypatch)
     yield module
     connection = getattr(module._LOCAL, "conn", None)
     if connection is not None:
@@ -61,15 +68,11 @@ def hot_path(
 ) -> Iterator[Any]:
     from pilar.services import conversations
 
-    with app.app_context():
-        monkeypatch.setenv("DATABASE_URL", db.engine.url.render_as_string(False))
-    monkeypatch.setenv("PILAR_SECRET_KEY", app.config["SECRET_KEY"])
     # Importing it replaces the service's list function: put it back after.
     monkeypatch.setattr(
         conversations, "list_conversations", conversations.list_conversations
     )
-    sys.modules.pop("bench.http.hot_path", None)
-    module = importlib.import_module("bench.http.hot_path")
+    module = _import_afresh("bench.http.hot_path", app, monkeypatch)
     yield module
     with module.app.app_context():
         db.engine.dispose()
