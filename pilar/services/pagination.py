@@ -43,21 +43,37 @@ def encode_cursor(created_at: dt.datetime, row_id: uuid.UUID) -> str:
 
 def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
     """Return the position a cursor names; raise ``ValidationError`` if bad."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, row_id = json.loads(raw)
-        position = dt.datetime.fromisoformat(created_at), uuid.UUID(row_id)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise ValidationError(
-            f"Cursor {cursor!r} is not valid.",
-            errors={"cursor": ["Not a cursor returned by this list."]},
-        ) from None
-    if position[0].tzinfo is None:
+    position = _position(cursor)
+    if position is None:
         raise ValidationError(
             f"Cursor {cursor!r} is not valid.",
             errors={"cursor": ["Not a cursor returned by this list."]},
         )
     return position
+
+
+def _position(cursor: str) -> tuple[dt.datetime, uuid.UUID] | None:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        decoded = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    # A cursor is only ever [ISO time with a zone, UUID], both as text; any
+    # other JSON that decodes (numbers, lists, objects) is not one.
+    if not (
+        isinstance(decoded, list)
+        and len(decoded) == 2
+        and all(isinstance(part, str) for part in decoded)
+    ):
+        return None
+    try:
+        created_at = dt.datetime.fromisoformat(decoded[0])
+        row_id = uuid.UUID(decoded[1])
+    except ValueError:
+        return None
+    if created_at.tzinfo is None:
+        return None
+    return created_at, row_id
 
 
 # (the table's columns, the value's bind parameter) → a condition.

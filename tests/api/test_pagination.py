@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -13,6 +15,16 @@ from pilar.models import WhatsAppChannel
 from pilar.models import WorkoutPlan
 from pilar.tenancy import tenant_scope
 from tests.api.conftest import TenantActions
+from tests.conftest import UNKNOWN_ID
+
+
+def _cursor(value: Any) -> str:
+    """A cursor made of any JSON, encoded as the service encodes its own."""
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+# JSON values that stand where a cursor's id, a string, belongs.
+NOT_IDS: list[Any] = [5, 1.5, True, None, {}, [UNKNOWN_ID], 2**80]
 
 # path → (a valid POST body, a row built directly) for each tenant list.
 RESOURCES = {
@@ -126,6 +138,15 @@ def test_empty_list_has_no_next_cursor(studio, path):
         {"cursor": "W10"},  # base64 of "[]"
         {"cursor": "x" * 600},
         {"cursor": "WyIyMDI2LTAxLTAxVDAwOjAwOjAwIiwgIm5vdC1hLXV1aWQiXQ"},
+        # Well-formed JSON that is not [time, id] as text.
+        *(
+            {"cursor": _cursor(["2026-01-01T00:00:00+00:00", other])}
+            for other in NOT_IDS
+        ),
+        {"cursor": _cursor([5, UNKNOWN_ID])},
+        {"cursor": _cursor(["2026-01-01T00:00:00+00:00", UNKNOWN_ID, "more"])},
+        {"cursor": _cursor({"created_at": "2026-01-01T00:00:00+00:00"})},
+        {"cursor": _cursor("2026-01-01T00:00:00+00:00")},
     ],
 )
 def test_bad_limit_or_cursor_is_422(acme, path, query):
