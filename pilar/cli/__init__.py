@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
 
 from pilar import models
@@ -18,6 +19,6 @@ def init_app(app: Flask) -> None:
 
 
 def _shell_context() -> dict[str, Any]:
-    context: dict[str, Any] = {"db": db, "tenant_scope": tenant_scope}
+    context: dict[str, Any] = {"db": db, "sa": sa, "tenant_scope": tenant_scope}
     context.update({name: getattr(models, name) for name in models.__all__})
     return context

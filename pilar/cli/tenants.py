@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import uuid
+from typing import Any
 
 import click
 import sqlalchemy as sa
@@ -20,7 +21,26 @@ from pilar.tenancy import runner
 from pilar.tenancy.names import normalize_host
 
 
-@click.group("tenants", help="Create, list, migrate, check and drop tenants.")
+class _TenantsGroup(click.Group):
+    """Report a database that is unavailable in one line, for every subcommand."""
+
+    # Any: click types a command's result as Any.
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except sa.exc.OperationalError as err:
+            # libpq's first line names the host, port and reason, never the password.
+            reason = str(err.orig or err).splitlines()[0]
+            raise click.ClickException(
+                f"The database is unavailable ({reason})."
+            ) from err
+
+
+@click.group(
+    "tenants",
+    cls=_TenantsGroup,
+    help="Create, list, migrate, check and drop tenants.",
+)
 def group() -> None:
     pass
 

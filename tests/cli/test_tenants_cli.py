@@ -1,12 +1,22 @@
 from __future__ import annotations
 
+import ast
+import re
+import textwrap
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 
 from pilar.extensions import db
 from pilar.models import Tenant
 from pilar.models import TenantUser
+from tests.conftest import make_app
 from tests.conftest import unique_domain
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+# Nothing listens on port 1: every connection is refused at once.
+NOWHERE = "postgresql+psycopg://postgres:s3cret@127.0.0.1:1/nowhere"
 
 
 def _tenant(app, domain):
@@ -172,8 +182,45 @@ def test_revision_writes_a_new_tenant_migration(database_url, tmp_path):
         db.engine.dispose()
 
 
-def test_shell_offers_db_models_and_tenant_scope(app):
+def test_shell_offers_db_sa_models_and_tenant_scope(app):
     with app.app_context():  # as `flask shell` has
         context = app.make_shell_context()
     assert context["db"] is db
+    assert context["sa"] is sa
     assert {"Tenant", "Conversation", "WorkoutPlan", "tenant_scope"} <= set(context)
+
+
+def test_shell_offers_every_name_the_readme_snippet_uses(app):
+    snippet = re.search(
+        r"In `flask shell`:\s*```python\n(.*?)```", README.read_text(), re.DOTALL
+    )
+    assert snippet is not None
+    tree = ast.parse(textwrap.dedent(snippet.group(1)))
+    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    with app.app_context():
+        context = app.make_shell_context()
+    assert used
+    assert used <= set(context)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list"],
+        ["create", "S", "nowhere.example.com"],
+        ["migrate"],
+        ["doctor"],
+        ["drop", "nowhere.example.com", "--yes"],
+    ],
+)
+def test_an_unreachable_database_is_one_line_of_error(args):
+    app = make_app(NOWHERE)
+    result = app.test_cli_runner().invoke(args=["tenants", *args])
+    with app.app_context():
+        db.engine.dispose()
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.output.startswith("Error: The database is unavailable (")
+    assert "Connection refused" in result.output
+    assert len(result.output.splitlines()) == 1
+    assert "s3cret" not in result.output
