@@ -33,6 +33,9 @@ from pilar.tenancy.names import validate_schema_name
 
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _TEMPLATES_KEY = "pilar.schema_templates"
+# Enough for a handful of creates racing for one derived name: each loses at
+# most once to each of the others.
+_DERIVED_NAME_ATTEMPTS = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +54,8 @@ def create_tenant(
     """Create a tenant: row, db schema at the newest tenant revision, owner.
 
     Commits its own transaction. Raises ``ValidationError`` for bad input and
-    ``ConflictError`` when the domain or schema name is taken.
+    ``ConflictError`` when the domain or schema name is taken; a derived
+    schema name taken by a concurrent create is derived again instead.
     """
     name = _validate_name(name)
     domain = validate_domain(domain, current_app.config["PLATFORM_HOSTS"])
@@ -59,13 +63,33 @@ def create_tenant(
         validate_schema_name(schema_name)
     if owner is not None:
         _validate_owner(owner)
-    try:
-        with db.engine.connect() as conn, conn.begin():
-            tenant = _create_in_transaction(conn, name, domain, schema_name, owner)
-    except IntegrityError:
-        raise _conflict(domain) from None
+    tenant = _create_with_retries(name, domain, schema_name, owner)
     directory().invalidate(domain)
     return tenant
+
+
+def _create_with_retries(
+    name: str,
+    domain: str,
+    schema_name: str | None,
+    owner: OwnerSpec | None,
+) -> Tenant:
+    # A create that loses a race fails on a unique index once the winner has
+    # committed. A derived schema name was not asked for, so we derive again
+    # rather than report it taken. Each attempt is a new transaction, not a
+    # savepoint: its fresh snapshot sees the winner's schema and row under any
+    # isolation level, the failed attempt's schema is gone with its rollback,
+    # and the domain check runs again, so a lost race for the domain is still
+    # a 409. An explicit schema name gets one attempt.
+    attempts_left = _DERIVED_NAME_ATTEMPTS if schema_name is None else 1
+    while True:
+        attempts_left -= 1
+        try:
+            with db.engine.connect() as conn, conn.begin():
+                return _create_in_transaction(conn, name, domain, schema_name, owner)
+        except IntegrityError:
+            if not attempts_left:
+                raise _conflict(domain) from None
 
 
 def _create_in_transaction(
@@ -169,7 +193,8 @@ def _conflict(domain: str) -> ConflictError:
     # (the tenants table's, or the catalog's on schema names when both got as
     # far as CREATE SCHEMA), which does not say which value the other took.
     # With the other committed, the domain tells: a schema name derived from
-    # the same domain is taken because the domain is.
+    # the same domain is taken because the domain is. A derived name gets
+    # here only when every attempt lost its race.
     with db.engine.connect() as conn:
         domain_taken = conn.scalar(
             sa.select(sa.exists().where(Tenant.domain == domain))

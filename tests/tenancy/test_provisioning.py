@@ -3,6 +3,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -201,3 +202,83 @@ def test_a_create_racing_another_gets_409_for_what_they_share(app, same, schema_
             db.session.rollback()
             if tenant is not None:
                 provisioning.drop_tenant(tenant.id)
+
+
+def _drop_tenants(app, *domains):
+    with app.app_context():
+        tenants = db.session.scalars(
+            sa.select(Tenant).where(Tenant.domain.in_(domains))
+        ).all()
+        db.session.rollback()
+        for tenant in tenants:
+            provisioning.drop_tenant(tenant.id)
+
+
+@pytest.mark.committed
+def test_a_derived_schema_name_that_loses_a_race_is_derived_again(app):
+    label = f"race{uuid.uuid4().hex[:8]}"
+    first, second = (f"{label}.example1.com", None), (f"{label}.example2.com", None)
+    try:
+        assert _create_racing_an_open_transaction(app, first, second) == []
+        with app.app_context():
+            schema_names = db.session.execute(
+                sa.select(Tenant.domain, Tenant.schema_name).where(
+                    Tenant.domain.in_([first[0], second[0]])
+                )
+            ).all()
+            db.session.rollback()
+        assert sorted(schema_names) == [(first[0], label), (second[0], f"{label}_2")]
+    finally:
+        _drop_tenants(app, first[0], second[0])
+
+
+@pytest.mark.committed
+def test_a_given_schema_name_that_loses_a_race_to_a_derived_one_gets_409(app):
+    label = f"race{uuid.uuid4().hex[:8]}"
+    first, second = (f"{label}.example1.com", None), (f"{label}.example2.com", label)
+    try:
+        raised = _create_racing_an_open_transaction(app, first, second)
+        assert len(raised) == 1
+        assert isinstance(raised[0], ConflictError), raised
+        assert raised[0].errors == {"schema_name": ["Taken."]}
+        assert _counts(app, second[0], "")[0] == 0
+    finally:
+        _drop_tenants(app, first[0], second[0])
+
+
+@pytest.mark.committed
+def test_parallel_creates_deriving_one_schema_name_all_succeed(database_url):
+    """The reported race: four POSTs at once, no schema name given."""
+    app = make_app(database_url)
+    label = f"race{uuid.uuid4().hex[:8]}"
+    domains = [f"{label}.example{n}.com" for n in range(1, 5)]
+    responses: dict[str, tuple[int, Any]] = {}
+    start = threading.Barrier(len(domains))
+
+    def post(domain):
+        client = app.test_client()
+        start.wait()
+        response = client.post(
+            "/api/v1/tenants",
+            json={"name": "Racer", "domain": domain},
+            headers={"Authorization": "Bearer test-admin-token"},
+        )
+        responses[domain] = response.status_code, response.get_json()
+
+    threads = [threading.Thread(target=post, args=(domain,)) for domain in domains]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert [status for status, _ in responses.values()] == [201] * 4, responses
+        assert sorted(body["schema_name"] for _, body in responses.values()) == [
+            label,
+            f"{label}_2",
+            f"{label}_3",
+            f"{label}_4",
+        ]
+    finally:
+        _drop_tenants(app, *domains)
+        with app.app_context():
+            db.engine.dispose()
