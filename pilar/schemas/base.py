@@ -1,4 +1,4 @@
-"""The base of every schema: how a dump reads its object and builds its output."""
+"""The base of every schema: what a load refuses, and how a dump builds its output."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from marshmallow import fields
 from marshmallow import missing
 from marshmallow.utils import ensure_text_type
 
+from pilar.storable import error_messages
+from pilar.storable import find_unstorable
+
 # What a field's ``_serialize`` does to a value that is not ``None``.
 Formatter = Callable[[Any], Any]
 # (output key, field name, attribute read, field, its formatter) for each field.
@@ -18,7 +21,12 @@ _Step = tuple[str, str, str, fields.Field[Any], Formatter | None]
 
 
 class Schema(ma.Schema):
-    """A marshmallow schema whose dumps cost about a third of the stock ones.
+    """A marshmallow schema that loads only what PostgreSQL can store, and
+    whose dumps cost about a third of the stock ones.
+
+    Before its fields see them, a load refuses NUL characters, unpaired
+    surrogates, NaN, infinities and nesting deeper than 64 levels anywhere
+    in the data (``pilar/storable.py``), with the path to the first one found.
 
     A list response dumps some hundred fields, and marshmallow goes through
     five calls for each (``Field.serialize``, ``Field.get_value``, the
@@ -32,6 +40,13 @@ class Schema(ma.Schema):
     """
 
     _steps: list[_Step] | None = None
+
+    @ma.pre_load
+    def _refuse_unstorable(self, data: Any, **kwargs: Any) -> Any:
+        found = find_unstorable(data)
+        if found is not None:
+            raise ma.ValidationError(error_messages(*found))
+        return data
 
     def _serialize(self, obj: Any, *, many: bool = False) -> Any:
         if many and obj is not None:

@@ -13,7 +13,6 @@ from marshmallow import validate
 from pilar.models import Channel
 from pilar.schemas.base import Schema
 from pilar.schemas.fields import JSONObject
-from pilar.schemas.fields import Text
 from pilar.schemas.fields import UTCDateTime
 from pilar.schemas.pagination import PageArgsSchema
 from pilar.schemas.pagination import PageSchema
@@ -34,12 +33,12 @@ TURN_OPENAPI = {
 
 
 class TurnCreateSchema(Schema):
-    role = Text(
+    role = fields.String(
         required=True,
         validate=validate.Length(min=1, max=64),
         metadata={"description": "Who spoke, e.g. `member` or `assistant`."},
     )
-    text = Text(required=True, validate=validate.Length(min=1))
+    text = fields.String(required=True, validate=validate.Length(min=1))
     at = UTCDateTime(
         metadata={"description": "When it was said; ISO 8601 with a time zone."}
     )

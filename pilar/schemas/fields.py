@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import math
 import re
-from collections.abc import Mapping
 from typing import Any
 
 import phonenumbers
@@ -16,38 +14,6 @@ from marshmallow import fields
 # libphonenumber would read as keypad digits, or "ext.") is refused outright.
 _PHONE_CHARS_RE = re.compile(r"\+[0-9 ().-]{1,30}", re.ASCII)
 _HOST_LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.ASCII)
-_JSON_MAX_DEPTH = 64
-
-
-def is_storable(text: str) -> bool:
-    """Tell whether PostgreSQL can store ``text`` in a text or jsonb column.
-
-    It refuses NUL characters, and unpaired surrogates (which JSON escapes
-    such as ``"\\ud800"`` produce) cannot be encoded as UTF-8.
-    """
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-class Text(fields.String):
-    """A string the database can store."""
-
-    default_error_messages = {  # noqa: RUF012  # marshmallow merges these per class
-        "unstorable": "Must not contain NUL characters or unpaired surrogates."
-    }
-
-    def _deserialize(
-        self, value: Any, attr: str | None, data: Any, **kwargs: Any
-    ) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if not is_storable(text):
-            raise self.make_error("unstorable")
-        return text
 
 
 class UTCDateTime(fields.AwareDateTime):
@@ -67,7 +33,7 @@ class UTCDateTime(fields.AwareDateTime):
             raise self.make_error("out_of_range") from None
 
 
-class E164Number(Text):
+class E164Number(fields.String):
     """A phone number that libphonenumber judges valid, loaded in E.164 form.
 
     Spaces, dots, hyphens and parentheses between the digits are accepted and
@@ -102,7 +68,7 @@ class E164Number(Text):
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-class HostName(Text):
+class HostName(fields.String):
     """An RFC 1123 host name of two labels or more, or an IP address; lower-cased."""
 
     default_error_messages = {  # noqa: RUF012  # marshmallow merges these per class
@@ -130,53 +96,7 @@ class HostName(Text):
 
 
 class JSONObject(fields.Dict):
-    """A JSON object that the database can store as it is.
-
-    Refuses what jsonb cannot hold (NaN, infinities, NUL characters, unpaired
-    surrogates) and nesting deeper than 64 levels.
-    """
-
-    default_error_messages = {  # noqa: RUF012  # marshmallow merges these per class
-        "unstorable": "Must not contain NaN, infinities, NUL characters "
-        "or unpaired surrogates.",
-        "too_deep": f"Must not be nested deeper than {_JSON_MAX_DEPTH} levels.",
-    }
+    """A JSON object, stored as it is; what jsonb cannot hold, the schema refuses."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(keys=fields.String(), **kwargs)
-
-    def _deserialize(
-        self, value: Any, attr: str | None, data: Any, **kwargs: Any
-    ) -> dict[str, Any]:
-        # marshmallow's Mapping._deserialize is untyped.
-        loaded: dict[str, Any] = super()._deserialize(  # type: ignore[no-untyped-call]
-            value, attr, data, **kwargs
-        )
-        problem = json_problem(loaded)
-        if problem is not None:
-            raise self.make_error(problem)
-        return loaded
-
-
-def json_problem(document: Any) -> str | None:
-    """Return why jsonb cannot store ``document`` as it is, or None if it can.
-
-    Walks the document iteratively, so no nesting depth can exhaust the stack.
-    """
-    pending: list[tuple[Any, int]] = [(document, 0)]
-    while pending:
-        node, depth = pending.pop()
-        if depth > _JSON_MAX_DEPTH:
-            return "too_deep"
-        if isinstance(node, str):
-            if not is_storable(node):
-                return "unstorable"
-        elif isinstance(node, float):
-            if not math.isfinite(node):
-                return "unstorable"
-        elif isinstance(node, Mapping):
-            pending.extend((key, depth + 1) for key in node)
-            pending.extend((item, depth + 1) for item in node.values())
-        elif isinstance(node, list):
-            pending.extend((item, depth + 1) for item in node)
-    return None

@@ -14,7 +14,6 @@ from pilar.models.phone_numbers import SIP_SECRET_KEYS
 from pilar.schemas.base import Schema
 from pilar.schemas.fields import E164Number
 from pilar.schemas.fields import HostName
-from pilar.schemas.fields import Text
 from pilar.schemas.pagination import PageSchema
 from pilar.secrets import secrets_set
 
@@ -43,8 +42,8 @@ class SipCredentialsSchema(Schema):
 
 
 class SipCredentialsCreateSchema(Schema):
-    username = Text(required=True, validate=validate.Length(min=1, max=255))
-    password = Text(
+    username = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    password = fields.String(
         required=True,
         load_only=True,
         validate=validate.Length(min=1, max=1024),
@@ -63,7 +62,7 @@ class SipCredentialsCreateSchema(Schema):
 
 
 class SipCredentialsUpdateSchema(SipCredentialsCreateSchema):
-    password = Text(
+    password = fields.String(
         load_only=True,
         validate=validate.Length(min=1, max=1024),
         metadata={"description": "Omit to keep the stored one. " + _WRITE_ONLY_NOTE},

@@ -13,7 +13,6 @@ from pilar.models import WhatsAppStatus
 from pilar.models.whatsapp_channels import WA_CLOUD_API_SECRET_KEYS
 from pilar.schemas.base import Schema
 from pilar.schemas.fields import E164Number
-from pilar.schemas.fields import Text
 from pilar.schemas.pagination import PageSchema
 from pilar.secrets import secrets_set
 
@@ -40,19 +39,21 @@ class WaCloudApiConfigSchema(Schema):
 
 
 class WaCloudApiConfigCreateSchema(Schema):
-    phone_number_id = Text(
+    phone_number_id = fields.String(
         required=True,
         validate=validate.Regexp(r"^[0-9]{1,32}$", error="Must be 1 to 32 digits."),
         metadata={"description": "Meta's id of the number; unique across tenants."},
     )
-    business_account_id = Text(required=True, validate=validate.Length(min=1, max=64))
-    access_token = Text(
+    business_account_id = fields.String(
+        required=True, validate=validate.Length(min=1, max=64)
+    )
+    access_token = fields.String(
         required=True,
         load_only=True,
         validate=validate.Length(min=1, max=4096),
         metadata={"description": _WRITE_ONLY_NOTE},
     )
-    api_version = Text(
+    api_version = fields.String(
         load_default=None,
         validate=validate.Regexp(
             r"^v?[0-9]{1,3}(\.[0-9]{1,3})?$", error="Must be a version such as v21.0."
@@ -62,7 +63,7 @@ class WaCloudApiConfigCreateSchema(Schema):
 
 
 class WaCloudApiConfigUpdateSchema(WaCloudApiConfigCreateSchema):
-    access_token = Text(
+    access_token = fields.String(
         load_only=True,
         validate=validate.Length(min=1, max=4096),
         metadata={"description": "Omit to keep the stored one. " + _WRITE_ONLY_NOTE},

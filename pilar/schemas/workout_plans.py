@@ -7,7 +7,6 @@ from marshmallow import validate
 
 from pilar.schemas.base import Schema
 from pilar.schemas.fields import JSONObject
-from pilar.schemas.fields import Text
 from pilar.schemas.pagination import PageArgsSchema
 from pilar.schemas.pagination import PageSchema
 
@@ -25,7 +24,7 @@ class WorkoutPlanSchema(Schema):
 
 
 class WorkoutPlanCreateSchema(Schema):
-    user_id = Text(
+    user_id = fields.String(
         load_default=None,
         allow_none=True,
         validate=validate.Length(min=1, max=255),
@@ -35,7 +34,7 @@ class WorkoutPlanCreateSchema(Schema):
 
 
 class WorkoutPlanUpdateSchema(Schema):
-    user_id = Text(
+    user_id = fields.String(
         allow_none=True,
         validate=validate.Length(min=1, max=255),
         metadata={"description": _USER_ID_DESCRIPTION},
@@ -44,7 +43,7 @@ class WorkoutPlanUpdateSchema(Schema):
 
 
 class WorkoutPlanQueryArgsSchema(PageArgsSchema):
-    user_id = Text(
+    user_id = fields.String(
         load_default=None,
         validate=validate.Length(min=1, max=255),
         metadata={"description": "Only the plans of this member."},

@@ -24,12 +24,15 @@ from pilar.models import Tenant
 from pilar.models import TenantUser
 from pilar.passwords import MIN_PASSWORD_LENGTH
 from pilar.passwords import hash_password
+from pilar.storable import UNSTORABLE_TEXT
+from pilar.storable import is_storable
 from pilar.tenancy import ddl
 from pilar.tenancy import directory
 from pilar.tenancy.migrations import lock_tenant
 from pilar.tenancy.names import derive_schema_name
 from pilar.tenancy.names import validate_domain
 from pilar.tenancy.names import validate_schema_name
+from pilar.tenancy.names import validate_tenant_name
 
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _TEMPLATES_KEY = "pilar.schema_templates"
@@ -57,7 +60,7 @@ def create_tenant(
     ``ConflictError`` when the domain or schema name is taken; a derived
     schema name taken by a concurrent create is derived again instead.
     """
-    name = _validate_name(name)
+    name = validate_tenant_name(name)
     domain = validate_domain(domain, current_app.config["PLATFORM_HOSTS"])
     if schema_name is not None:
         validate_schema_name(schema_name)
@@ -206,21 +209,15 @@ def _conflict(domain: str) -> ConflictError:
     )
 
 
-def _validate_name(name: str) -> str:
-    stripped = name.strip()
-    if not stripped or len(stripped) > 200:
-        raise ValidationError(
-            f"Tenant name {name!r} is not valid.",
-            errors={"name": ["Must have 1 to 200 characters."]},
-        )
-    return stripped
-
-
 def _validate_owner(owner: OwnerSpec) -> None:
     errors: dict[str, list[str]] = {}
     if len(owner.email) > 320 or not _EMAIL_RE.fullmatch(owner.email):
         errors["email"] = ["Not a valid email address."]
+    elif not is_storable(owner.email):
+        errors["email"] = [UNSTORABLE_TEXT]
     if len(owner.password) < MIN_PASSWORD_LENGTH:
         errors["password"] = [f"Must have {MIN_PASSWORD_LENGTH} characters or more."]
+    elif not is_storable(owner.password):
+        errors["password"] = [UNSTORABLE_TEXT]
     if errors:
         raise ValidationError("The owner is not valid.", errors={"owner": errors})

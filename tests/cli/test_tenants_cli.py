@@ -98,6 +98,25 @@ def test_create_needs_both_owner_options(runner):
     [
         (["--owner-email", "not-an-email", "--owner-password", "long-enough"], "email"),
         (["--owner-email", "o@cli.example.com", "--owner-password", "short"], "8"),
+        # Bytes that are not UTF-8 reach Python's argv as unpaired surrogates.
+        (
+            [
+                "--owner-email",
+                "o\udcff@cli.example.com",
+                "--owner-password",
+                "long-enough",
+            ],
+            "email",
+        ),
+        (
+            [
+                "--owner-email",
+                "o@cli.example.com",
+                "--owner-password",
+                "password\udcff",
+            ],
+            "surrogates",
+        ),
     ],
 )
 def test_create_refuses_an_invalid_owner(app, runner, args, message):
@@ -110,11 +129,12 @@ def test_create_refuses_an_invalid_owner(app, runner, args, message):
     assert _tenant(app, domain) is None
 
 
-def test_create_refuses_a_blank_name(app, runner):
+@pytest.mark.parametrize("name", ["  ", "S\udcff"], ids=["blank", "not-utf-8"])
+def test_create_refuses_an_invalid_name(app, runner, name):
     domain = unique_domain("cli")
-    result = runner.invoke(args=["tenants", "create", "  ", domain])
+    result = runner.invoke(args=["tenants", "create", name, domain])
     assert result.exit_code == 1
-    assert "name" in result.output
+    assert "name: [" in result.output
     assert _tenant(app, domain) is None
 
 
