@@ -17,6 +17,7 @@ from pilar.services.pagination import RowPage
 from pilar.tenancy import directory
 from pilar.tenancy.names import normalize_host
 from pilar.tenancy.names import validate_domain
+from pilar.tenancy.names import validate_tenant_name
 
 _LIST = KeysetList(
     Tenant,
@@ -62,7 +63,7 @@ def update_tenant(
     tenant = get_tenant(tenant_id)
     old_domain = tenant.domain
     if name is not None:
-        tenant.name = name
+        tenant.name = validate_tenant_name(name)
     if domain is not None:
         tenant.domain = validate_domain(domain, current_app.config["PLATFORM_HOSTS"])
     if status is not None:

@@ -226,6 +226,24 @@ def test_patch_to_a_taken_domain_gets_409(platform, created):
     assert response.status_code == 409
 
 
+@pytest.mark.parametrize("name", ["", "   ", "x" * 201])
+def test_patch_refuses_a_name_create_refuses(platform, created, name):
+    tenant = created()
+    response = platform.request(
+        "PATCH", f"/api/v1/tenants/{tenant['id']}", json={"name": name}
+    )
+    assert response.status_code == 422
+    assert "name" in response.get_json()["errors"]
+
+
+def test_patch_trims_the_name_as_create_does(platform, created):
+    tenant = created()
+    response = platform.request(
+        "PATCH", f"/api/v1/tenants/{tenant['id']}", json={"name": "  Padded  "}
+    )
+    assert response.get_json()["name"] == "Padded"
+
+
 def test_patch_rejects_unknown_fields_and_schema_name(platform, created):
     tenant = created()
     response = platform.request(
