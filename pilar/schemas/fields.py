@@ -10,9 +10,9 @@ from typing import Any
 import phonenumbers
 from marshmallow import fields
 
-# Characters people write phone numbers with; anything else (letters, which
-# libphonenumber would read as keypad digits, or "ext.") is refused outright.
-_PHONE_CHARS_RE = re.compile(r"\+[0-9 ().-]{1,30}", re.ASCII)
+# E.164 as written: "+", a country code that starts with 1-9, at most 15
+# digits in all, nothing else (no spaces, punctuation, letters or extension).
+_E164_RE = re.compile(r"\+[1-9][0-9]{1,14}", re.ASCII)
 _HOST_LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.ASCII)
 
 
@@ -34,10 +34,11 @@ class UTCDateTime(fields.AwareDateTime):
 
 
 class E164Number(fields.String):
-    """A phone number that libphonenumber judges valid, loaded in E.164 form.
+    """A phone number in E.164 form that libphonenumber judges valid.
 
-    Spaces, dots, hyphens and parentheses between the digits are accepted and
-    dropped: ``"+49 30 901820"`` loads as ``"+4930901820"``.
+    Only the form itself is accepted: ``"+49 30 901820"`` is refused rather
+    than guessed at, as is anything over 15 digits, which libphonenumber
+    alone would let through for some countries.
     """
 
     default_error_messages = {  # noqa: RUF012  # marshmallow merges these per class
@@ -57,7 +58,7 @@ class E164Number(fields.String):
         self, value: Any, attr: str | None, data: Any, **kwargs: Any
     ) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
-        if not _PHONE_CHARS_RE.fullmatch(text):
+        if not _E164_RE.fullmatch(text):
             raise self.make_error("invalid_number")
         try:
             number = phonenumbers.parse(text, None)
