@@ -16,6 +16,17 @@ _E164_RE = re.compile(r"\+[1-9][0-9]{1,14}", re.ASCII)
 _HOST_LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.ASCII)
 
 
+class JSONBoolean(fields.Boolean):
+    """``true`` or ``false``; marshmallow's own reads "yes", "off", 0 or 1 too."""
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> bool:
+        if value is True or value is False:
+            return value
+        raise self.make_error("invalid")
+
+
 class UTCDateTime(fields.AwareDateTime):
     """An ISO 8601 date and time with a time zone, loaded in UTC; naive ones fail."""
 

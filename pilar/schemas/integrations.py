@@ -21,6 +21,7 @@ from marshmallow import validate
 from pilar.errors import ValidationError
 from pilar.models import TenantIntegrationType
 from pilar.schemas.base import Schema
+from pilar.schemas.fields import JSONBoolean
 from pilar.schemas.pagination import PageSchema
 
 _NAME = validate.Regexp(
@@ -152,7 +153,7 @@ class CsvConfigSchema(Schema):
     encoding = fields.String(
         load_default="utf-8", validate=[validate.Length(max=64), _encoding]
     )
-    has_header = fields.Boolean(load_default=True)
+    has_header = JSONBoolean(load_default=True)
     column_map = fields.Dict(
         keys=fields.String(validate=validate.Length(min=1, max=64)),
         values=fields.String(validate=validate.Length(min=1, max=255)),
@@ -214,7 +215,7 @@ class IntegrationPutSchema(Schema):
             ],
         },
     )
-    active = fields.Boolean(load_default=True)
+    active = JSONBoolean(load_default=True)
 
 
 class IntegrationSchema(Schema):

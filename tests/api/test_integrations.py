@@ -338,6 +338,8 @@ INVALID = [
     ("csv", "delimiter", "\n"),
     ("csv", "encoding", "klingon-8"),
     ("csv", "has_header", "maybe"),
+    ("csv", "has_header", "no"),
+    ("csv", "has_header", 0),
     ("csv", "column_map", {"email": 5}),
     ("csv", "column_map", ["email"]),
     ("csv", "quotechar", "'"),
@@ -364,6 +366,8 @@ def test_put_rejects_an_invalid_config_with_422(acme, type_name, path, value):
         ({"config": ["tenant"]}, "config"),
         ({"config": "tenant=acme"}, "config"),
         ({"config": CONFIGS["csv"], "active": "maybe"}, "active"),
+        ({"config": CONFIGS["csv"], "active": "yes"}, "active"),
+        ({"config": CONFIGS["csv"], "active": 1}, "active"),
         ({"config": CONFIGS["csv"], "type": "MAGICLINE"}, "type"),
     ],
 )
