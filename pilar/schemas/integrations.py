@@ -21,6 +21,7 @@ from marshmallow import validate
 from pilar.errors import ValidationError
 from pilar.models import TenantIntegrationType
 from pilar.schemas.base import Schema
+from pilar.schemas.fields import EmailAddress
 from pilar.schemas.fields import JSONBoolean
 from pilar.schemas.pagination import PageSchema
 
@@ -124,7 +125,7 @@ class ServiceAccountSchema(Schema):
         load_default="service_account",
         validate=validate.Equal("service_account"),
     )
-    client_email = fields.Email(required=True, validate=validate.Length(max=320))
+    client_email = EmailAddress(required=True)
     private_key = Secret(required=True)
     private_key_id = Secret(allow_none=True)
     token_uri = fields.String(

@@ -8,6 +8,7 @@ from marshmallow import validate
 from pilar.models import TenantStatus
 from pilar.passwords import MIN_PASSWORD_LENGTH
 from pilar.schemas.base import Schema
+from pilar.schemas.fields import EmailAddress
 from pilar.schemas.pagination import PageArgsSchema
 from pilar.schemas.pagination import PageSchema
 
@@ -31,7 +32,7 @@ class TenantDetailSchema(TenantSchema):
 
 
 class OwnerSchema(Schema):
-    email = fields.Email(required=True, validate=validate.Length(max=320))
+    email = EmailAddress(required=True)
     password = fields.String(
         required=True,
         load_only=True,

@@ -8,9 +8,9 @@ from marshmallow import validate
 from pilar.models import Role
 from pilar.passwords import MIN_PASSWORD_LENGTH
 from pilar.schemas.base import Schema
+from pilar.schemas.fields import EmailAddress
 from pilar.schemas.pagination import PageSchema
 
-_EMAIL_LENGTH = validate.Length(max=320)
 _PASSWORD_LENGTH = validate.Length(min=MIN_PASSWORD_LENGTH, max=1024)
 
 
@@ -23,9 +23,8 @@ class UserSchema(Schema):
 
 
 class UserCreateSchema(Schema):
-    email = fields.Email(
+    email = EmailAddress(
         required=True,
-        validate=_EMAIL_LENGTH,
         metadata={"description": "Unique within the tenant, ignoring case."},
     )
     password = fields.String(
@@ -42,7 +41,7 @@ class UserCreateSchema(Schema):
 
 
 class UserUpdateSchema(Schema):
-    email = fields.Email(validate=_EMAIL_LENGTH)
+    email = EmailAddress()
     password = fields.String(load_only=True, validate=_PASSWORD_LENGTH)
     role = fields.Enum(
         Role,

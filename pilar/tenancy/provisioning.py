@@ -211,7 +211,12 @@ def _conflict(domain: str) -> ConflictError:
 
 def _validate_owner(owner: OwnerSpec) -> None:
     errors: dict[str, list[str]] = {}
-    if len(owner.email) > 320 or not _EMAIL_RE.fullmatch(owner.email):
+    local_part = owner.email.rpartition("@")[0]
+    if (
+        len(owner.email) > 320
+        or len(local_part) > 64
+        or not _EMAIL_RE.fullmatch(owner.email)
+    ):
         errors["email"] = ["Not a valid email address."]
     elif not is_storable(owner.email):
         errors["email"] = [UNSTORABLE_TEXT]

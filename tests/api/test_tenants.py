@@ -157,6 +157,14 @@ def test_schema_name_of_an_existing_non_tenant_schema_gets_422(platform, app):
             },
             "owner",
         ),
+        (
+            {
+                "name": "X",
+                "domain": "a.example.com",
+                "owner": {"email": f"{'a' * 65}@b.de", "password": "long-enough"},
+            },
+            "owner",
+        ),
     ],
 )
 def test_invalid_tenant_gets_422_naming_the_field(platform, body, field):

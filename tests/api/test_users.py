@@ -139,6 +139,15 @@ def test_create_user_makes_staff_by_default(acme):
     assert response.get_json()["role"] == "STAFF"
 
 
+def test_create_user_takes_an_email_at_rfc_5321_limits(acme):
+    email = f"{'a' * 60}{uuid.uuid4().hex[:4]}@example.com"  # 64 before the @
+    response = acme.request(
+        "POST", USERS, json={"email": email, "password": "password-1"}
+    )
+    assert response.status_code == 201
+    assert response.get_json()["email"] == email
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -146,6 +155,8 @@ def test_create_user_makes_staff_by_default(acme):
         ({"email": "user@example.com"}, "password"),
         ({"email": "not-an-email", "password": "password-1"}, "email"),
         ({"email": f"{'a' * 320}@example.com", "password": "password-1"}, "email"),
+        # RFC 5321 allows 64 characters before the @.
+        ({"email": f"{'a' * 65}@example.com", "password": "password-1"}, "email"),
         ({"email": 42, "password": "password-1"}, "email"),
         ({"email": "user@example.com", "password": "seven77"}, "password"),
         ({"email": "user@example.com", "password": 12345678}, "password"),
