@@ -31,7 +31,9 @@ from pilar.passwords import verify_password
 from pilar.services.rows import row_columns
 from pilar.services.rows import row_source
 
-MAX_FAILURES = 5
+# High enough that people and scripts who mistype a few times never meet
+# it, low enough to stop guessing: NIST SP 800-63B allows up to 100.
+MAX_FAILURES = 10
 FAILURE_WINDOW = dt.timedelta(minutes=15)
 LOCKOUT = dt.timedelta(minutes=1)
 MAX_LOCKOUT = dt.timedelta(hours=1)
