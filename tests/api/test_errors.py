@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from pilar.models import Role
+from pilar.services.auth import MAX_FAILURES
 from tests.api.conftest import TenantActions
 from tests.conftest import UNKNOWN_ID
 
@@ -177,7 +178,7 @@ def test_a_method_not_allowed_gets_405_with_allow(acme, method, path):
 def test_429_carries_retry_after(acme):
     email = f"locked-{uuid.uuid4().hex[:8]}@example.com"
     body = {"email": email, "password": "wrong-password"}
-    for _ in range(5):
+    for _ in range(MAX_FAILURES):
         acme.request("POST", TOKEN, role=None, json=body)
     response = acme.request("POST", TOKEN, role=None, json=body)
     assert_envelope(response, 429, "too_many_requests")
