@@ -4,8 +4,6 @@ every error is in the envelope of CONTRACT §6."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from hypothesis import HealthCheck
 from hypothesis import given
@@ -77,7 +75,6 @@ NEAR_VALID = [
 ]
 
 json_values = fuzzing.json_values(NEAR_VALID, KEYS)
-bodies = fuzzing.bodies(json_values, KEYS)
 queries = fuzzing.queries(fuzzing.query_values(NEAR_VALID), QUERY_KEYS)
 
 objects = st.dictionaries(st.text(max_size=8), json_values, max_size=3)
@@ -170,15 +167,7 @@ def requests(draw, known_ids):
     kwargs = {"query_string": draw(queries)}
     if method in ("POST", "PATCH", "PUT"):
         kind = "messages" if path.endswith("/messages") else collection
-        near_valid = fuzzing.near_valid_bodies(
-            VALID_BODIES[kind], KEYS, json_values
-        ).map(json.dumps)
-        body = draw(
-            st.one_of(
-                near_valid, near_valid, bodies.map(json.dumps), fuzzing.raw_bodies
-            )
-        )
-        kwargs["data"] = body
+        kwargs["data"] = fuzzing.draw_body(draw, VALID_BODIES[kind], KEYS, json_values)
         kwargs["content_type"] = "application/json"
     return method, path, kwargs
 
