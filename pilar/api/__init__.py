@@ -7,6 +7,7 @@ from flask import Flask
 from pilar import tenancy
 from pilar.api import auth
 from pilar.api import conversations
+from pilar.api import docs
 from pilar.api import errors
 from pilar.api import health
 from pilar.api import integrations
@@ -35,5 +36,6 @@ def init_app(app: Flask) -> None:
     api.register_blueprint(whatsapp_channels.blp)
     api.register_blueprint(conversations.blp)
     api.register_blueprint(workout_plans.blp)
-    tenancy.allow_any_host(app, health.blp.name, "api-docs")
+    app.register_blueprint(docs.blp)
+    tenancy.allow_any_host(app, health.blp.name, "api-docs", docs.blp.name)
     errors.init_app(app)

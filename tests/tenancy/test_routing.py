@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pilar.tenancy.names import normalize_host
@@ -91,3 +93,30 @@ def test_openapi_document_answers_on_every_host(client, tenant):
         assert response.status_code == 200
         assert response.get_json()["openapi"].startswith("3.")
     assert client.get("/api/docs", headers={"Host": tenant.domain}).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["localhost", "nobody.example.com", None])
+def test_the_docs_page_and_its_assets_answer_on_every_host(client, tenant, host):
+    headers = {"Host": host or tenant.domain}
+    page = client.get("/api/docs", headers=headers)
+    assert page.status_code == 200
+    assets = re.findall(
+        r'(?:src|href)="([^"]+\.(?:js|css))"', page.get_data(as_text=True)
+    )
+    assert {"swagger-ui-bundle.js", "swagger-ui.css"} <= {
+        asset.rsplit("/", 1)[-1] for asset in assets
+    }
+    for asset in assets:
+        # The app's own files, not a CDN's: the page works offline.
+        assert asset.startswith("/api/docs/assets/"), asset
+        response = client.get(asset, headers=headers)
+        assert response.status_code == 200, asset
+        assert response.data
+        response.close()
+
+
+def test_docs_assets_stay_inside_their_folder(client):
+    response = client.get(
+        "/api/docs/assets/..%2f..%2f__init__.py", headers={"Host": "localhost"}
+    )
+    assert response.status_code == 404
