@@ -42,10 +42,28 @@ blp.before_request(roles_required(Role.OWNER, Role.ADMIN))
 
 
 def register_schemas(spec: APISpec) -> None:
-    """Add each type's config schema to the OpenAPI components."""
+    """Add each type's config schema to the OpenAPI components.
+
+    A PUT may omit a stored secret and keep it, so the document requires no
+    secret (``writeOnly``) of these schemas or of the objects nested in them;
+    the server answers 422 when a required one is neither sent nor stored.
+    """
+    before = set(spec.components.schemas)
     for type_, schema in CONFIG_SCHEMAS.items():
         name = "".join(part.capitalize() for part in type_.value.split("_"))
         spec.components.schema(f"{name}Config", schema=schema)
+    for name in set(spec.components.schemas) - before:
+        component = spec.components.schemas[name]
+        secrets = {
+            key
+            for key, prop in component.get("properties", {}).items()
+            if prop.get("writeOnly")
+        }
+        required = [key for key in component.get("required", []) if key not in secrets]
+        if required:
+            component["required"] = required
+        else:
+            component.pop("required", None)
 
 
 def _present(integration: integration_service.Stored) -> dict[str, Any]:

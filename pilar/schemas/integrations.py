@@ -205,7 +205,8 @@ class IntegrationPutSchema(Schema):
             "FitogramConfig, GoogleCalendarConfig or CsvConfig. Secrets may be "
             "omitted to keep the stored ones, or set to null to remove an "
             "optional one.",
-            "oneOf": [
+            # anyOf: an empty config, say, fits more than one type.
+            "anyOf": [
                 {"$ref": f"#/components/schemas/{name}"}
                 for name in (
                     "MagiclineConfig",

@@ -209,6 +209,11 @@ def test_openapi_documents_every_endpoint_with_security_and_errors(client, acme)
         "message",
         "errors",
     }
+    assert set(document["components"]["schemas"]["Error"]["required"]) == {
+        "code",
+        "status",
+        "message",
+    }
     for path, methods in PATHS.items():
         assert set(document["paths"][path]) - {"parameters"} == methods
         for method in methods:
@@ -234,6 +239,11 @@ def test_openapi_documents_each_integration_config(acme):
     for name in ("MagiclineConfig", "FitogramConfig", "GoogleCalendarConfig"):
         assert name in schemas
     assert schemas["MagiclineConfig"]["properties"]["api_key"]["writeOnly"] is True
+    # A PUT may omit a stored secret, so the document requires none, and an
+    # empty config fits more than one type's schema.
+    assert schemas["MagiclineConfig"]["required"] == ["tenant"]
+    assert set(schemas["ServiceAccount"]["required"]) == {"client_email", "token_uri"}
+    assert "anyOf" in schemas["IntegrationPut"]["properties"]["config"]
     assert schemas["CsvConfig"]["properties"]["delimiter"]["default"] == ","
     parameter = document["paths"]["/api/v1/integrations/{type_name}"]["parameters"][0]
     assert sorted(parameter["schema"]["enum"]) == [
