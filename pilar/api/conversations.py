@@ -49,7 +49,7 @@ class Conversations(MethodView):
     @blp.doc(security=SECURITY)
     @blp.arguments(ConversationCreateSchema)
     @blp.response(201, ConversationSchema)
-    @error_responses(blp, 400, 401, 413)
+    @error_responses(blp, 400, 401, 413, 415)
     def post(self, data: dict[str, Any]) -> Conversation:
         """Start a conversation
 
@@ -71,7 +71,7 @@ class ConversationsById(MethodView):
     @blp.doc(security=SECURITY)
     @blp.arguments(ConversationUpdateSchema)
     @blp.response(200, ConversationSchema)
-    @error_responses(blp, 400, 401, 404, 413)
+    @error_responses(blp, 400, 401, 404, 413, 415)
     def patch(self, data: dict[str, Any], conversation_id: uuid.UUID) -> Conversation:
         """Change a conversation's channel, transcript or metadata
 
@@ -93,7 +93,7 @@ class ConversationMessages(MethodView):
     @blp.doc(security=SECURITY)
     @blp.arguments(MessageCreateSchema)
     @blp.response(201, ConversationSchema)
-    @error_responses(blp, 400, 401, 404, 413)
+    @error_responses(blp, 400, 401, 404, 413, 415)
     def post(self, turn: dict[str, Any], conversation_id: uuid.UUID) -> Conversation:
         """Append one turn to a conversation's transcript
 

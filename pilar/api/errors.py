@@ -79,14 +79,20 @@ class Api(flask_smorest.Api):  # type: ignore[misc]  # flask-smorest is untyped
 
 
 def error_responses(
-    blp: flask_smorest.Blueprint, *statuses: int
+    blp: flask_smorest.Blueprint,
+    *statuses: int,
+    descriptions: dict[int, str] | None = None,
 ) -> Callable[[_ViewT], _ViewT]:
-    """Document the error ``statuses`` a view answers with, in the envelope."""
+    """Document the error ``statuses`` a view answers with, in the envelope.
+
+    ``descriptions`` replaces the tenant API's wording of some of them.
+    """
+    described = {**_DESCRIPTIONS, **(descriptions or {})}
 
     def decorate(view: _ViewT) -> _ViewT:
         for status in statuses:
             view = blp.alt_response(
-                status, schema=ErrorSchema, description=_DESCRIPTIONS[status]
+                status, schema=ErrorSchema, description=described[status]
             )(view)
         return view
 

@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pilar.api.blueprint import Blueprint
 from pilar.extensions import db
+from pilar.schemas.health import HealthSchema
 
 logger = logging.getLogger(__name__)
 
@@ -20,8 +21,8 @@ blp = Blueprint(
 
 
 @blp.route("/healthz")
-@blp.response(200, description="The database answers.")
-@blp.alt_response(503, description="The database does not answer.")
+@blp.response(200, HealthSchema, description="The database answers.")
+@blp.alt_response(503, schema=HealthSchema, description="The database does not answer.")
 def healthz() -> Response:
     """Tell whether the service and its database answer"""
     try:

@@ -50,7 +50,7 @@ class PhoneNumbers(MethodView):
     @blp.doc(security=SECURITY)
     @blp.arguments(PhoneNumberCreateSchema)
     @blp.response(201, PhoneNumberSchema)
-    @error_responses(blp, 400, 401, 403, 409, 413)
+    @error_responses(blp, 400, 401, 403, 409, 413, 415)
     def post(self, data: dict[str, Any]) -> PhoneNumber:
         """Add a phone number
 
@@ -74,7 +74,7 @@ class PhoneNumbersById(MethodView):
     @blp.doc(security=SECURITY)
     @blp.arguments(PhoneNumberUpdateSchema)
     @blp.response(200, PhoneNumberSchema)
-    @error_responses(blp, 400, 401, 403, 404, 409, 413)
+    @error_responses(blp, 400, 401, 403, 404, 409, 413, 415)
     def patch(self, data: dict[str, Any], phone_number_id: uuid.UUID) -> PhoneNumber:
         """Change a phone number, its SIP credentials or its status
 

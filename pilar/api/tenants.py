@@ -8,6 +8,7 @@ from typing import Any
 from flask.views import MethodView
 
 from pilar.api.blueprint import Blueprint
+from pilar.api.errors import error_responses
 from pilar.api.platform import SECURITY
 from pilar.api.platform import require_platform_admin
 from pilar.models import Tenant
@@ -29,7 +30,12 @@ blp = Blueprint(
 )
 blp.before_request(require_platform_admin)
 
-_ERRORS = (401, 404)
+# The platform's wording of what the tenant API's error_responses describe.
+_PLATFORM = {
+    401: "No admin token, or a wrong one.",
+    404: "No such tenant.",
+    409: "Domain or schema name taken.",
+}
 
 
 @blp.route("")
@@ -37,7 +43,7 @@ class Tenants(MethodView):
     @blp.doc(security=SECURITY)
     @blp.arguments(TenantQueryArgsSchema, location="query")
     @blp.response(200, TenantPageSchema)
-    @blp.alt_response(401, schema=None, description="Missing or wrong admin token.")
+    @error_responses(blp, 401, descriptions=_PLATFORM)
     def get(self, args: dict[str, Any]) -> RowPage:
         """List tenants, newest first
 
@@ -48,7 +54,7 @@ class Tenants(MethodView):
     @blp.doc(security=SECURITY)
     @blp.arguments(TenantCreateSchema)
     @blp.response(201, TenantSchema)
-    @blp.alt_response(409, schema=None, description="Domain or schema name taken.")
+    @error_responses(blp, 400, 401, 409, 413, 415, descriptions=_PLATFORM)
     def post(self, data: dict[str, Any]) -> Tenant:
         """Create a tenant
 
@@ -68,6 +74,7 @@ class Tenants(MethodView):
 class TenantsById(MethodView):
     @blp.doc(security=SECURITY)
     @blp.response(200, TenantDetailSchema)
+    @error_responses(blp, 401, 404, descriptions=_PLATFORM)
     def get(self, tenant_id: uuid.UUID) -> Tenant:
         """Show a tenant, with the tenant migration its db schema is at"""
         return tenant_service.get_tenant(tenant_id)
@@ -75,7 +82,7 @@ class TenantsById(MethodView):
     @blp.doc(security=SECURITY)
     @blp.arguments(TenantUpdateSchema)
     @blp.response(200, TenantSchema)
-    @blp.alt_response(409, schema=None, description="Domain taken.")
+    @error_responses(blp, 400, 401, 404, 409, 413, 415, descriptions=_PLATFORM)
     def patch(self, data: dict[str, Any], tenant_id: uuid.UUID) -> Tenant:
         """Change a tenant's name, domain or status
 
@@ -85,6 +92,7 @@ class TenantsById(MethodView):
 
     @blp.doc(security=SECURITY)
     @blp.response(204)
+    @error_responses(blp, 401, 404, descriptions=_PLATFORM)
     def delete(self, tenant_id: uuid.UUID) -> None:
         """Delete a tenant: its db schema and every row of it"""
         provisioning.drop_tenant(tenant_id)

@@ -50,7 +50,7 @@ class WhatsAppChannels(MethodView):
     @blp.doc(security=SECURITY)
     @blp.arguments(WhatsAppChannelCreateSchema)
     @blp.response(201, WhatsAppChannelSchema)
-    @error_responses(blp, 400, 401, 403, 409, 413)
+    @error_responses(blp, 400, 401, 403, 409, 413, 415)
     def post(self, data: dict[str, Any]) -> WhatsAppChannel:
         """Add a WhatsApp channel
 
@@ -74,7 +74,7 @@ class WhatsAppChannelsById(MethodView):
     @blp.doc(security=SECURITY)
     @blp.arguments(WhatsAppChannelUpdateSchema)
     @blp.response(200, WhatsAppChannelSchema)
-    @error_responses(blp, 400, 401, 403, 404, 409, 413)
+    @error_responses(blp, 400, 401, 403, 404, 409, 413, 415)
     def patch(self, data: dict[str, Any], channel_id: uuid.UUID) -> WhatsAppChannel:
         """Change a WhatsApp channel, its Cloud API configuration or its status
 

@@ -45,7 +45,7 @@ class WorkoutPlans(MethodView):
     @blp.doc(security=SECURITY)
     @blp.arguments(WorkoutPlanCreateSchema)
     @blp.response(201, WorkoutPlanSchema)
-    @error_responses(blp, 400, 401, 413)
+    @error_responses(blp, 400, 401, 413, 415)
     def post(self, data: dict[str, Any]) -> WorkoutPlan:
         """Create a workout plan
 
@@ -66,7 +66,7 @@ class WorkoutPlansById(MethodView):
     @blp.doc(security=SECURITY)
     @blp.arguments(WorkoutPlanUpdateSchema)
     @blp.response(200, WorkoutPlanSchema)
-    @error_responses(blp, 400, 401, 404, 413)
+    @error_responses(blp, 400, 401, 404, 413, 415)
     def patch(self, data: dict[str, Any], workout_plan_id: uuid.UUID) -> WorkoutPlan:
         """Change a workout plan's member or plan
 

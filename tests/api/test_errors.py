@@ -209,6 +209,11 @@ def test_openapi_documents_every_endpoint_with_security_and_errors(client, acme)
         "message",
         "errors",
     }
+    health = document["paths"]["/healthz"]["get"]["responses"]
+    for status in ("200", "503"):
+        assert health[status]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Health"
+        }
     assert set(document["components"]["schemas"]["Error"]["required"]) == {
         "code",
         "status",
@@ -261,3 +266,22 @@ def test_an_integer_too_long_to_decode_gets_400(acme):
     )
     assert response.status_code == 400
     assert response.get_json()["code"] == "bad_request"
+
+
+def test_openapi_documents_every_error_of_the_platform_and_of_bodies(platform):
+    document = platform.request("GET", "/api/openapi.json").get_json()
+    error = {"$ref": "#/components/schemas/Error"}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if method == "parameters" or path == "/healthz":
+                continue
+            responses = operation["responses"]
+            for status, response in responses.items():
+                if status.startswith("4") and "$ref" not in response:
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == error, (path, method, status)
+            if "requestBody" in operation:
+                assert {"400", "413", "415"} <= set(responses), (path, method)
+            if path.startswith("/api/v1/tenants"):
+                assert operation["security"] == [{"platformToken": []}]
+                assert "401" in responses, (path, method)
