@@ -26,8 +26,19 @@ from pilar.admin.forms import load
 from pilar.admin.forms import report_errors
 from pilar.errors import PilarError
 from pilar.extensions import db
+from pilar.storable import is_storable
 
 _FORM_VIEWS = ("create_view", "edit_view")
+
+
+def _usable(flt: Any, value: str) -> bool:
+    if not is_storable(value):
+        return False
+    try:
+        flt.clean(value)
+    except (KeyError, ValueError, TypeError):
+        return False
+    return bool(flt.validate(value))
 
 
 class ServiceModelView(ModelView):
@@ -51,6 +62,29 @@ class ServiceModelView(ModelView):
     def present(self, model: Any) -> dict[str, Any]:
         """Return the row as the API shows it: secrets left out."""
         raise NotImplementedError
+
+    def _get_list_filter_args(self) -> list[Any] | None:
+        # Flask-Admin's own loop, but a value is checked by ``_usable`` first:
+        # its ``validate`` catches only ValueError from ``clean``, which
+        # raises KeyError for a name no enum member has, and PostgreSQL
+        # refuses a NUL. A value it cannot use is dropped with a message, as
+        # Flask-Admin drops what ``validate`` refuses.
+        if not self._filters:
+            return None
+        filters = []
+        for arg in request.args:
+            if not arg.startswith("flt") or "_" not in arg:
+                continue
+            position, key = arg[3:].split("_", 1)
+            if key not in self._filter_args:
+                continue
+            index, flt = self._filter_args[key]
+            value = request.args[arg]
+            if _usable(flt, value):
+                filters.append((position, (index, str(flt.name), value)))
+            else:
+                flash(self.get_invalid_value_msg(value, flt), "error")
+        return [item for _, item in sorted(filters, key=lambda pair: pair[0])]
 
     def get_one(self, id: Any) -> Any:
         try:

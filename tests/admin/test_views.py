@@ -398,3 +398,40 @@ def test_admin_cannot_create_an_owner(
     listing = browser.get(base).get_data(as_text=True)
     assert email in listing
     assert "$argon2" not in listing
+
+
+LISTS = [
+    "users/",
+    "integrations/",
+    "phone-numbers/",
+    "whatsapp-channels/",
+    "conversations/",
+    "workout-plans/",
+]
+HOSTILE_FILTERS = [
+    "flt0_0=abc",
+    "flt0_0=voice",
+    "flt0_0=%00",
+    "flt0_1=%00",
+    "flt0_3=%00",
+    "flt0_4=zzz",
+    "flt1_0=1&flt1_0=2",
+    "flt99999999999999999999_0=1",
+    "flt0_0=",
+    "flt0_x=1",
+    "flt_0=1",
+]
+
+
+@pytest.mark.parametrize("query", HOSTILE_FILTERS)
+def test_a_filter_value_a_list_cannot_use_is_dropped_not_a_500(
+    platform_browser: Browser, tenant: Any, query: str
+) -> None:
+    for path in ["/admin/tenants/", *(f"/admin/t/{tenant.id}/{s}" for s in LISTS)]:
+        response = platform_browser.get(f"{path}?{query}")
+        assert response.status_code == 200, (path, query)
+
+
+def test_a_dropped_filter_is_named_on_the_page(platform_browser: Browser) -> None:
+    response = platform_browser.get("/admin/tenants/?flt0_0=abc")
+    assert "Invalid Filter Value: abc" in response.get_data(as_text=True)
