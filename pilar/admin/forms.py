@@ -28,6 +28,10 @@ from pilar.models import Role
 from pilar.models import TenantIntegrationType
 from pilar.models import TenantStatus
 from pilar.models import WhatsAppStatus
+from pilar.models.phone_numbers import SIP_SECRET_KEYS
+from pilar.models.whatsapp_channels import WA_CLOUD_API_SECRET_KEYS
+from pilar.schemas.integrations import CONFIG_SCHEMAS
+from pilar.schemas.integrations import secret_paths
 
 _BLANK_KEEPS = "Write-only: never shown. Leave blank to keep the stored value."
 
@@ -37,14 +41,22 @@ class InvalidFormError(Exception):
 
 
 class JsonField(TextAreaField):
-    """A text area holding JSON; blank means None."""
+    """A text area holding JSON; blank means None.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    ``secret_keys`` name keys whose values are secrets at any depth: a form
+    shown again (refused, say) never holds them, nor text that names one but
+    is not JSON, so what was typed in is not sent back in the page.
+    """
+
+    def __init__(
+        self, *args: Any, secret_keys: frozenset[str] = frozenset(), **kwargs: Any
+    ) -> None:
         kwargs.setdefault(
             "render_kw",
             {"rows": 8, "spellcheck": "false", "style": "font-family: monospace"},
         )
         super().__init__(*args, **kwargs)
+        self.secret_keys = secret_keys
 
     def process_formdata(self, valuelist: list[Any]) -> None:
         text = (valuelist[0] if valuelist else "").strip()
@@ -58,9 +70,28 @@ class JsonField(TextAreaField):
             raise ValueError(f"Not valid JSON: {err.args[0]}") from None
 
     def _value(self) -> str:
-        if self.raw_data:
-            return str(self.raw_data[0])
-        return "" if self.data is None else json.dumps(self.data, indent=2)
+        if not self.raw_data:
+            if self.data is None:
+                return ""
+            return json.dumps(_without(self.data, self.secret_keys), indent=2)
+        text = str(self.raw_data[0])
+        if not self.secret_keys:
+            return text
+        try:
+            typed = json.loads(text)
+        except ValueError:
+            named = any(f'"{key}"' in text for key in self.secret_keys)
+            return "" if named else text
+        return json.dumps(_without(typed, self.secret_keys), indent=2)
+
+
+def _without(document: Any, keys: frozenset[str]) -> Any:
+    """``document`` without the members named ``keys``, at any depth."""
+    if isinstance(document, dict):
+        return {k: _without(v, keys) for k, v in document.items() if k not in keys}
+    if isinstance(document, list):
+        return [_without(item, keys) for item in document]
+    return document
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -181,7 +212,13 @@ class IntegrationForm(SecureForm):
     type = SelectField("Type", choices=_choices(TenantIntegrationType))
     active = BooleanField("Active", default=True)
     config = JsonField(
-        "Config", description="A JSON object, without secrets (they go below)."
+        "Config",
+        description="A JSON object, without secrets (they go below).",
+        secret_keys=frozenset(
+            path.rsplit(".", 1)[-1]
+            for schema in CONFIG_SCHEMAS.values()
+            for path in secret_paths(schema())
+        ),
     )
     api_key = PasswordField(
         "api_key", filters=[_blank_to_none], description=_BLANK_KEEPS
@@ -205,6 +242,7 @@ class PhoneNumberForm(SecureForm):
         "SIP credentials",
         description='JSON: {"username", "registrar", "port", "transport"}; '
         "blank removes them.",
+        secret_keys=frozenset(SIP_SECRET_KEYS),
     )
     sip_password = PasswordField(
         "SIP password", filters=[_blank_to_none], description=_BLANK_KEEPS
@@ -218,6 +256,7 @@ class WhatsAppChannelForm(SecureForm):
         "Cloud API config",
         description='JSON: {"phone_number_id", "business_account_id", '
         '"api_version"}; blank removes it.',
+        secret_keys=frozenset(WA_CLOUD_API_SECRET_KEYS),
     )
     access_token = PasswordField(
         "Access token", filters=[_blank_to_none], description=_BLANK_KEEPS

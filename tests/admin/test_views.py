@@ -435,3 +435,39 @@ def test_a_filter_value_a_list_cannot_use_is_dropped_not_a_500(
 def test_a_dropped_filter_is_named_on_the_page(platform_browser: Browser) -> None:
     response = platform_browser.get("/admin/tenants/?flt0_0=abc")
     assert "Invalid Filter Value: abc" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("slug", "form"),
+    [
+        (
+            "phone-numbers/new/",
+            {"number": "bad", "sip_credentials": {"username": "x", "password": "{}"}},
+        ),
+        (
+            "whatsapp-channels/new/",
+            {"wa_number": "bad", "wa_cloud_api_config": {"access_token": "{}"}},
+        ),
+        (
+            "integrations/new/",
+            {
+                "type": "GOOGLE_CALENDAR",
+                "config": {"service_account": {"private_key": "{}"}},
+            },
+        ),
+        ("integrations/new/", {"type": "MAGICLINE", "config": '{"api_key": "{}",'}),
+    ],
+)
+def test_a_refused_form_does_not_show_a_secret_typed_into_its_json(
+    platform_browser: Browser, tenant: Any, slug: str, form: dict[str, Any]
+) -> None:
+    secret = f"typed-secret-{uuid.uuid4().hex[:8]}"
+    data = {
+        key: (json.dumps(value) if isinstance(value, dict) else value).replace(
+            "{}", secret
+        )
+        for key, value in form.items()
+    }
+    response = platform_browser.submit(f"/admin/t/{tenant.id}/{slug}", data)
+    assert response.status_code == 422
+    assert secret not in response.get_data(as_text=True)
