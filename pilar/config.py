@@ -36,6 +36,9 @@ DEFAULTS: dict[str, Any] = {
     "DB_POOL_PING_IDLE": 2.0,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "ACCESS_TOKEN_TTL": 3600,
+    # The data browser's signed session cookie is refused this many seconds
+    # after sign-in: signing out cannot revoke a copy, so its life is short.
+    "PERMANENT_SESSION_LIFETIME": 12 * 3600,
     "SQLALCHEMY_TRACK_MODIFICATIONS": False,
     "API_TITLE": "PILAR",
     "API_VERSION": "v1",

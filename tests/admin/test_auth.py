@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -56,6 +57,21 @@ def test_sign_out_needs_a_csrf_token_and_ends_the_session(
     after = platform_browser.get("/admin/tenants/")
     assert after.status_code == 302
     assert after.headers["Location"].endswith("/admin/login")
+
+
+def test_a_session_cookie_expires_after_its_lifetime(
+    app: Flask, platform_browser: Browser
+) -> None:
+    assert app.config["PERMANENT_SESSION_LIFETIME"] == 12 * 3600
+    assert platform_browser.get("/admin/tenants/").status_code == 200
+    app.config["PERMANENT_SESSION_LIFETIME"] = 1
+    try:
+        time.sleep(2.1)
+        response = platform_browser.get("/admin/tenants/")
+    finally:
+        app.config["PERMANENT_SESSION_LIFETIME"] = 12 * 3600
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/admin/login")
 
 
 def test_tenant_hosts_do_not_serve_the_tenant_list(
