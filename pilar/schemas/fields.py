@@ -10,6 +10,8 @@ from typing import Any
 import phonenumbers
 from marshmallow import fields
 
+from pilar.emails import within_limits
+
 # E.164 as written: "+", a country code that starts with 1-9, at most 15
 # digits in all, nothing else (no spaces, punctuation, letters or extension).
 _E164_RE = re.compile(r"\+[1-9][0-9]{1,14}", re.ASCII)
@@ -30,7 +32,7 @@ class EmailAddress(fields.Email):
         self, value: Any, attr: str | None, data: Any, **kwargs: Any
     ) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
-        if len(text) > 320 or len(text.rpartition("@")[0]) > 64:
+        if not within_limits(text):
             raise self.make_error("too_long")
         return text
 

@@ -15,6 +15,7 @@ from flask import current_app
 from sqlalchemy import orm
 from sqlalchemy.exc import IntegrityError
 
+from pilar.emails import within_limits
 from pilar.errors import ConflictError
 from pilar.errors import NotFoundError
 from pilar.errors import ValidationError
@@ -211,12 +212,7 @@ def _conflict(domain: str) -> ConflictError:
 
 def _validate_owner(owner: OwnerSpec) -> None:
     errors: dict[str, list[str]] = {}
-    local_part = owner.email.rpartition("@")[0]
-    if (
-        len(owner.email) > 320
-        or len(local_part) > 64
-        or not _EMAIL_RE.fullmatch(owner.email)
-    ):
+    if not within_limits(owner.email) or not _EMAIL_RE.fullmatch(owner.email):
         errors["email"] = ["Not a valid email address."]
     elif not is_storable(owner.email):
         errors["email"] = [UNSTORABLE_TEXT]

@@ -98,6 +98,15 @@ def test_create_needs_both_owner_options(runner):
     [
         (["--owner-email", "not-an-email", "--owner-password", "long-enough"], "email"),
         (["--owner-email", "o@cli.example.com", "--owner-password", "short"], "8"),
+        (
+            [
+                "--owner-email",
+                f"{'a' * 65}@cli.example.com",
+                "--owner-password",
+                "long-enough",
+            ],
+            "email",
+        ),
         # Bytes that are not UTF-8 reach Python's argv as unpaired surrogates.
         (
             [
