@@ -23,6 +23,15 @@ from tests.users import make_user
 
 SIP_PASSWORD = "sip-secret-value-42"
 API_KEY = "magicline-key-value-42"
+# Every table a tenant's page lists, by its URL's last part.
+LISTS = [
+    "users/",
+    "integrations/",
+    "phone-numbers/",
+    "whatsapp-channels/",
+    "conversations/",
+    "workout-plans/",
+]
 
 
 def _plan_url(tenant: Any, path: str = "") -> str:
@@ -32,15 +41,7 @@ def _plan_url(tenant: Any, path: str = "") -> str:
 def test_every_table_lists_for_the_platform_admin(
     platform_browser: Browser, tenant: Any
 ) -> None:
-    for slug in (
-        "",
-        "users/",
-        "integrations/",
-        "phone-numbers/",
-        "whatsapp-channels/",
-        "conversations/",
-        "workout-plans/",
-    ):
+    for slug in ("", *LISTS):
         response = platform_browser.get(f"/admin/t/{tenant.id}/{slug}")
         assert response.status_code == 200, slug
         assert tenant.domain in response.get_data(as_text=True)
@@ -400,14 +401,6 @@ def test_admin_cannot_create_an_owner(
     assert "$argon2" not in listing
 
 
-LISTS = [
-    "users/",
-    "integrations/",
-    "phone-numbers/",
-    "whatsapp-channels/",
-    "conversations/",
-    "workout-plans/",
-]
 HOSTILE_FILTERS = [
     "flt0_0=abc",
     "flt0_0=voice",
