@@ -19,7 +19,7 @@ from pilar import sessions
 from pilar import tenancy
 from pilar.extensions import db
 from pilar.extensions import migrate
-from pilar.tenancy import scope
+from pilar.tenancy import nodes
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -31,7 +31,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         url, handle = embedded.start(app.instance_path)
         app.config["SQLALCHEMY_DATABASE_URI"] = config.psycopg_url(url)
         app.extensions["pilar.embedded"] = handle
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(app)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = nodes.engine_options(app.config)
     db.init_app(app)
     migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIR"])
     log.init_app(app)
@@ -52,18 +52,6 @@ def _instance_path(test_config: Mapping[str, Any] | None) -> str | None:
     if test_config is not None:
         return test_config.get("INSTANCE_PATH")
     return os.environ.get("PILAR_INSTANCE_PATH") or None
-
-
-def _engine_options(app: Flask) -> dict[str, Any]:
-    return {
-        "pool_size": app.config["DB_POOL_SIZE"],
-        "max_overflow": app.config["DB_MAX_OVERFLOW"],
-        "pool_recycle": app.config["DB_POOL_RECYCLE"],
-        "execution_options": scope.engine_execution_options(),
-        # Server-side prepared statements do not survive PgBouncer's
-        # transaction pooling, and tenant SQL differs per db schema anyway.
-        "connect_args": {"prepare_threshold": None},
-    }
 
 
 def _upgrade_public_schema(app: Flask) -> None:

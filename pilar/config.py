@@ -34,6 +34,14 @@ DEFAULTS: dict[str, Any] = {
     "DB_POOL_RECYCLE": 300,
     # A pooled connection idle this long is pinged before use (pilar.pool).
     "DB_POOL_PING_IDLE": 2.0,
+    # Seconds a connection attempt may take (libpq's smallest is 2).
+    "DB_CONNECT_TIMEOUT": 2,
+    # CONTRACT §9: more nodes as "name=url" pairs, and where new tenants go.
+    "NODES": "",
+    "PLACEMENT_NODES": None,
+    # A node that failed a connection attempt is not tried again for this
+    # long: its tenants' requests fail at once meanwhile (pilar.tenancy.nodes).
+    "NODE_RETRY_SECONDS": 1.0,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "ACCESS_TOKEN_TTL": 3600,
     # The data browser's signed session cookie is refused this many seconds

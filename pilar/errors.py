@@ -12,6 +12,7 @@ Hierarchy::
     ├── PermissionDeniedError      (403)
     │   └── TenantSuspendedError
     ├── TooManyRequestsError       (429); ``retry_after`` in seconds
+    ├── NodeUnavailableError       the tenant's node cannot be reached (503)
     └── TenantNotBoundError        a tenant table was used with no tenant bound (500)
 """
 
@@ -78,3 +79,14 @@ class TooManyRequestsError(PilarError):
     def __init__(self, message: str, *, retry_after: int):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class NodeUnavailableError(PilarError):
+    """The node that holds the tenant cannot be reached (503); retry later."""
+
+    code = "node_unavailable"
+
+    def __init__(self, node: str, *, retry_after: float = 1.0):
+        super().__init__("The studio's database is unavailable; try again shortly.")
+        self.node = node
+        self.retry_after = max(1, round(retry_after))

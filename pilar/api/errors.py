@@ -50,6 +50,7 @@ _STATUS_BY_ERROR: list[tuple[type[errors.PilarError], int]] = [
     (errors.NotFoundError, 404),
     (errors.ConflictError, 409),
     (errors.TooManyRequestsError, 429),
+    (errors.NodeUnavailableError, 503),
 ]
 
 
@@ -149,7 +150,9 @@ def handle_pilar_error(error: errors.PilarError) -> Response:
             response = envelope(status, error.code, error.message, error.errors)
             if status == 401:
                 response.headers["WWW-Authenticate"] = "Bearer"
-            if isinstance(error, errors.TooManyRequestsError):
+            if isinstance(
+                error, errors.TooManyRequestsError | errors.NodeUnavailableError
+            ):
                 response.headers["Retry-After"] = str(error.retry_after)
             return response
     logger.error("Unexpected service error", exc_info=error)

@@ -15,18 +15,22 @@ from pilar.models.enums import WhatsAppStatus
 from pilar.models.integrations import TenantIntegration
 from pilar.models.login_failures import LoginFailure
 from pilar.models.numbers import ClaimedNumber
+from pilar.models.pending_drops import PendingDrop
 from pilar.models.phone_numbers import PhoneNumber
+from pilar.models.tenants import DEFAULT_NODE
 from pilar.models.tenants import Tenant
 from pilar.models.users import TenantUser
 from pilar.models.whatsapp_channels import WhatsAppChannel
 from pilar.models.workout_plans import WorkoutPlan
 
 __all__ = [
+    "DEFAULT_NODE",
     "Channel",
     "ClaimedNumber",
     "Conversation",
     "LoginFailure",
     "NumberKind",
+    "PendingDrop",
     "PhoneNumber",
     "PhoneStatus",
     "PublicModel",

@@ -1,4 +1,4 @@
-"""The tenant row: one fitness studio and the db schema that holds its data."""
+"""The tenant row: one fitness studio, its db schema and the node that holds it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from pilar.models.base import IdMixin
 from pilar.models.base import PublicModel
 from pilar.models.base import TimestampMixin
 from pilar.models.enums import TenantStatus
+
+# The node of DATABASE_URL, which also holds the control plane.
+DEFAULT_NODE = "default"
 
 
 class Tenant(IdMixin, TimestampMixin, PublicModel):
@@ -26,5 +29,9 @@ class Tenant(IdMixin, TimestampMixin, PublicModel):
     # transaction as the schema's own alembic_version, so a migration run can
     # skip tenants at the target after a single query.
     schema_revision: orm.Mapped[str | None] = orm.mapped_column(sa.String(64))
+    # The node (PostgreSQL database) that holds the db schema.
+    node: orm.Mapped[str] = orm.mapped_column(
+        sa.String(32), default=DEFAULT_NODE, server_default=DEFAULT_NODE, index=True
+    )
 
     __table_args__ = (sa.Index(None, "created_at", "id"),)

@@ -21,12 +21,15 @@ from pilar.errors import TenantNotBoundError
 from pilar.errors import TenantNotFoundError
 from pilar.extensions import db
 from pilar.models import Tenant
+from pilar.tenancy import nodes as node_engines
 from pilar.tenancy import scope
 from pilar.tenancy.names import normalize_host
+from pilar.tenancy.resolve import COLUMNS
 from pilar.tenancy.resolve import TenantDirectory
 from pilar.tenancy.resolve import TenantRef
 
 _DIRECTORY_KEY = "pilar.tenant_directory"
+_NODES_KEY = "pilar.nodes"
 _ANY_HOST_KEY = "pilar.any_host_blueprints"
 # Methods that only read: they run without a transaction, and every role may
 # use them where only writes are restricted.
@@ -39,9 +42,11 @@ __all__ = [
     "bind_platform_request",
     "current_tenant",
     "directory",
+    "get_nodes",
     "init_app",
     "is_bound_tenant_gone",
     "is_platform_request",
+    "tenant_engine",
     "tenant_scope",
 ]
 
@@ -51,6 +56,22 @@ def init_app(app: Flask) -> None:
     with app.app_context():
         engine = db.engine
     scope.install(engine)
+    config = app.config
+    try:
+        node_config = node_engines.parse(
+            config["SQLALCHEMY_DATABASE_URI"],
+            config["NODES"] or "",
+            config["PLACEMENT_NODES"],
+        )
+    except ValueError as error:
+        raise RuntimeError(str(error)) from None
+    app.extensions[_NODES_KEY] = node_engines.Nodes(
+        node_config,
+        engine,
+        node_engines.engine_options(config),
+        ping_idle=config["DB_POOL_PING_IDLE"],
+        retry_seconds=config["NODE_RETRY_SECONDS"],
+    )
     app.extensions[_DIRECTORY_KEY] = TenantDirectory(
         engine, ttl=app.config["TENANT_CACHE_TTL"]
     )
@@ -61,6 +82,17 @@ def init_app(app: Flask) -> None:
 def allow_any_host(app: Flask, *blueprint_names: str) -> None:
     """Serve these blueprints on every host, with no tenant (health, OpenAPI)."""
     app.extensions[_ANY_HOST_KEY].update(blueprint_names)
+
+
+def get_nodes() -> node_engines.Nodes:
+    """Return the current app's nodes (one engine per node, made when needed)."""
+    registry: node_engines.Nodes = current_app.extensions[_NODES_KEY]
+    return registry
+
+
+def tenant_engine(tenant: TenantRef) -> sa.Engine:
+    """Return the engine of the node that holds ``tenant``."""
+    return get_nodes().engine(tenant.node)
 
 
 def directory() -> TenantDirectory:
@@ -114,7 +146,7 @@ def tenant_scope(domain: str) -> Iterator[TenantRef]:
         raise TenantNotFoundError(f"Tenant {domain!r} does not exist.")
     with app.app_context():
         g.tenant = tenant
-        scope.bind_session(db.session(), tenant.schema_name)
+        scope.bind_session(db.session(), tenant.schema_name, tenant_engine(tenant))
         yield tenant
 
 
@@ -129,14 +161,12 @@ def bind_platform_request(tenant_id: uuid.UUID) -> TenantRef:
     if not is_platform_request():
         raise RuntimeError("Only a platform-host request may choose its tenant.")
     row = db.session.execute(
-        sa.select(Tenant.id, Tenant.domain, Tenant.schema_name, Tenant.status).where(
-            Tenant.id == tenant_id
-        )
+        sa.select(*COLUMNS).where(Tenant.id == tenant_id)
     ).one_or_none()
     if row is None:
         raise TenantNotFoundError(f"Tenant {str(tenant_id)!r} does not exist.")
     tenant = TenantRef(*row)
-    scope.bind_session(db.session(), tenant.schema_name)
+    scope.bind_session(db.session(), tenant.schema_name, tenant_engine(tenant))
     g.tenant = tenant
     return tenant
 
@@ -151,6 +181,6 @@ def _route_request() -> None:
     tenant = directory().get_active(host)
     g.tenant = tenant
     session = db.session()
-    scope.bind_session(session, tenant.schema_name)
+    scope.bind_session(session, tenant.schema_name, tenant_engine(tenant))
     if request.method in READ_METHODS:
         scope.read_without_transaction(session)

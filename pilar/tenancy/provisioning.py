@@ -1,7 +1,19 @@
 """Creating and dropping tenants: public row, db schema and owner, atomically.
 
-Everything happens in one transaction on one connection; PostgreSQL's
-transactional DDL means a failure at any step leaves neither row nor schema.
+On the node ``default`` everything happens in one transaction on one
+connection; PostgreSQL's transactional DDL means a failure at any step leaves
+neither row nor schema. On another node there are two databases and no shared
+transaction, so the steps are ordered for what a crash can leave:
+
+- create: the node's transaction builds the schema under the tenant's
+  advisory lock and stays open while the control plane commits the rows; the
+  node commits last. A node that cannot be reached fails before anything is
+  written. A crash between the two commits leaves a tenant row whose schema
+  is missing, which ``doctor --fix`` builds (the tenant never held data).
+- drop: the node's lock is taken first (an unreachable node drops nothing),
+  then the control plane deletes the rows and records the schema in
+  ``pending_drops`` in one commit, then the node drops the schema, then the
+  record goes. A crash in between leaves a listed schema ``doctor`` drops.
 """
 
 from __future__ import annotations
@@ -20,6 +32,8 @@ from pilar.errors import ConflictError
 from pilar.errors import NotFoundError
 from pilar.errors import ValidationError
 from pilar.extensions import db
+from pilar.models import DEFAULT_NODE
+from pilar.models import PendingDrop
 from pilar.models import Role
 from pilar.models import Tenant
 from pilar.models import TenantUser
@@ -29,6 +43,7 @@ from pilar.storable import UNSTORABLE_TEXT
 from pilar.storable import is_storable
 from pilar.tenancy import ddl
 from pilar.tenancy import directory
+from pilar.tenancy import get_nodes
 from pilar.tenancy.migrations import lock_tenant
 from pilar.tenancy.names import derive_schema_name
 from pilar.tenancy.names import validate_domain
@@ -54,12 +69,16 @@ def create_tenant(
     *,
     schema_name: str | None = None,
     owner: OwnerSpec | None = None,
+    node: str | None = None,
 ) -> Tenant:
     """Create a tenant: row, db schema at the newest tenant revision, owner.
 
-    Commits its own transaction. Raises ``ValidationError`` for bad input and
-    ``ConflictError`` when the domain or schema name is taken; a derived
-    schema name taken by a concurrent create is derived again instead.
+    The schema goes to ``node``, else to the placement node with the fewest
+    tenants. Commits its own transactions. Raises ``ValidationError`` for bad
+    input (an unknown node included), ``ConflictError`` when the domain or
+    schema name is taken (a derived schema name taken by a concurrent create
+    is derived again instead) and ``NodeUnavailableError`` when the node
+    cannot be reached, having created nothing.
     """
     name = validate_tenant_name(name)
     domain = validate_domain(domain, current_app.config["PLATFORM_HOSTS"])
@@ -67,9 +86,35 @@ def create_tenant(
         validate_schema_name(schema_name)
     if owner is not None:
         _validate_owner(owner)
-    tenant = _create_with_retries(name, domain, schema_name, owner)
+    node = _check_node(node) if node is not None else place()
+    tenant = _create_with_retries(name, domain, schema_name, owner, node)
     directory().invalidate(domain)
     return tenant
+
+
+def place() -> str:
+    """Return the placement node with the fewest tenants (ties: by name)."""
+    placement = get_nodes().config.placement
+    if len(placement) == 1:
+        return placement[0]
+    with db.engine.connect() as conn:
+        counts = dict(
+            conn.execute(
+                sa.select(Tenant.node, sa.func.count())
+                .where(Tenant.node.in_(placement))
+                .group_by(Tenant.node)
+            ).all()
+        )
+    return min(placement, key=lambda name: (counts.get(name, 0), name))
+
+
+def _check_node(node: str) -> str:
+    if node not in get_nodes().config.urls:
+        raise ValidationError(
+            f"Node {node!r} is not configured.",
+            errors={"node": [f"Not one of {', '.join(get_nodes().names)}."]},
+        )
+    return node
 
 
 def _create_with_retries(
@@ -77,6 +122,7 @@ def _create_with_retries(
     domain: str,
     schema_name: str | None,
     owner: OwnerSpec | None,
+    node: str,
 ) -> Tenant:
     # A create that loses a race fails on a unique index once the winner has
     # committed. A derived schema name was not asked for, so we derive again
@@ -89,8 +135,26 @@ def _create_with_retries(
     while True:
         attempts_left -= 1
         try:
-            with db.engine.connect() as conn, conn.begin():
-                return _create_in_transaction(conn, name, domain, schema_name, owner)
+            if node == DEFAULT_NODE:
+                with db.engine.connect() as conn, conn.begin():
+                    return _create_in_transaction(
+                        conn, conn, name, domain, schema_name, owner, node
+                    )
+            with get_nodes().engine(node).connect() as node_conn:
+                node_transaction = node_conn.begin()
+                with db.engine.connect() as conn, conn.begin():
+                    tenant = _create_in_transaction(
+                        conn, node_conn, name, domain, schema_name, owner, node
+                    )
+                try:
+                    _crash_point("created_rows")
+                    node_transaction.commit()
+                except Exception:
+                    # The rows are committed, the schema is not: take the rows
+                    # back (a crash here leaves them to doctor, who builds it).
+                    _delete_tenant_row(tenant.id)
+                    raise
+            return tenant
         except IntegrityError:
             if not attempts_left:
                 raise _conflict(domain) from None
@@ -98,24 +162,37 @@ def _create_with_retries(
 
 def _create_in_transaction(
     conn: sa.Connection,
+    node_conn: sa.Connection,
     name: str,
     domain: str,
     schema_name: str | None,
     owner: OwnerSpec | None,
+    node: str,
 ) -> Tenant:
+    # ``conn`` is the control plane's transaction, ``node_conn`` the node's
+    # (the same one on ``default``); the caller commits ``conn`` first.
     if conn.scalar(sa.select(sa.exists().where(Tenant.domain == domain))):
         raise ConflictError(
             f"Domain {domain!r} is taken.", errors={"domain": ["Taken."]}
         )
     if schema_name is None:
-        schema_name = derive_schema_name(domain, lambda c: _schema_exists(conn, c))
+        schema_name = derive_schema_name(
+            domain, lambda c: _schema_exists(conn, node_conn, c)
+        )
     else:
-        _check_schema_name_free(conn, schema_name)
-    conn.execute(sa.schema.CreateSchema(schema_name))
-    revision = build_schema(conn, schema_name)
+        _check_schema_name_free(conn, node_conn, schema_name)
+    if node_conn is not conn:
+        # Holds off doctor's repair of this schema until the node commits.
+        lock_tenant(node_conn, schema_name)
+    node_conn.execute(sa.schema.CreateSchema(schema_name))
+    revision = build_schema(node_conn, schema_name)
     with orm.Session(bind=conn, expire_on_commit=False) as session:
         tenant = Tenant(
-            name=name, domain=domain, schema_name=schema_name, schema_revision=revision
+            name=name,
+            domain=domain,
+            schema_name=schema_name,
+            schema_revision=revision,
+            node=node,
         )
         session.add(tenant)
         if owner is not None:
@@ -149,43 +226,94 @@ def build_schema(conn: sa.Connection, schema_name: str) -> str:
 
 
 def drop_tenant(tenant_id: uuid.UUID) -> Tenant:
-    """Drop a tenant's db schema and every row of it, atomically; commits.
+    """Drop a tenant's db schema and every row of it; commits.
 
-    Waits for a migration run that holds the tenant. Raises ``NotFoundError``.
+    Atomic on ``default``; ordered on another node (see the module's
+    docstring). Waits for a migration run that holds the tenant. Raises
+    ``NotFoundError``, and ``NodeUnavailableError`` having changed nothing.
     """
-    with (
-        db.engine.connect() as conn,
-        conn.begin(),
-        orm.Session(bind=conn, expire_on_commit=False) as session,
-    ):
-        tenant = session.get(Tenant, tenant_id, with_for_update=True)
-        if tenant is None:
-            raise NotFoundError(f"Tenant {str(tenant_id)!r} does not exist.")
-        lock_tenant(conn, tenant.schema_name)
-        conn.execute(
-            sa.schema.DropSchema(tenant.schema_name, cascade=True, if_exists=True)
-        )
-        session.delete(tenant)
-        session.flush()
-        session.expunge(tenant)
+    with db.engine.connect() as conn:
+        node = conn.scalar(sa.select(Tenant.node).where(Tenant.id == tenant_id))
+    if node is None or node == DEFAULT_NODE:
+        with db.engine.connect() as conn, conn.begin():
+            tenant = _delete_rows(conn, conn, tenant_id)
+            conn.execute(_drop_schema(tenant.schema_name))
+    else:
+        with get_nodes().engine(node).connect() as node_conn, node_conn.begin():
+            with db.engine.connect() as conn, conn.begin():
+                tenant = _delete_rows(conn, node_conn, tenant_id)
+                conn.execute(
+                    sa.insert(PendingDrop).values(
+                        node=node, schema_name=tenant.schema_name
+                    )
+                )
+            _crash_point("deleted_rows")
+            node_conn.execute(_drop_schema(tenant.schema_name))
+        _crash_point("dropped_schema")
+        finish_pending_drop(node, tenant.schema_name)
     directory().invalidate(tenant.domain)
     return tenant
 
 
-def _schema_exists(conn: sa.Connection, schema_name: str) -> bool:
+def finish_pending_drop(node: str, schema_name: str) -> None:
+    """Forget the pending drop of ``schema_name`` on ``node``; its schema is gone."""
+    with db.engine.connect() as conn, conn.begin():
+        conn.execute(
+            sa.delete(PendingDrop).where(
+                PendingDrop.node == node, PendingDrop.schema_name == schema_name
+            )
+        )
+
+
+def _delete_rows(
+    conn: sa.Connection, node_conn: sa.Connection, tenant_id: uuid.UUID
+) -> Tenant:
+    with orm.Session(bind=conn, expire_on_commit=False) as session:
+        tenant = session.get(Tenant, tenant_id, with_for_update=True)
+        if tenant is None:
+            raise NotFoundError(f"Tenant {str(tenant_id)!r} does not exist.")
+        lock_tenant(node_conn, tenant.schema_name)
+        session.delete(tenant)
+        session.flush()
+        session.expunge(tenant)
+    return tenant
+
+
+def _delete_tenant_row(tenant_id: uuid.UUID) -> None:
+    with db.engine.connect() as conn, conn.begin():
+        conn.execute(sa.delete(Tenant).where(Tenant.id == tenant_id))
+
+
+def _drop_schema(schema_name: str) -> sa.schema.DropSchema:
+    return sa.schema.DropSchema(schema_name, cascade=True, if_exists=True)
+
+
+def _crash_point(name: str) -> None:
+    """Do nothing; tests replace it to fail between two databases' commits."""
+
+
+def _schema_exists(
+    conn: sa.Connection, node_conn: sa.Connection, schema_name: str
+) -> bool:
     namespace = sa.table("pg_namespace", sa.column("nspname"), schema="pg_catalog")
     taken_by_tenant = sa.exists().where(Tenant.schema_name == schema_name)
     in_catalog = sa.exists().where(namespace.c.nspname == schema_name)
-    return bool(conn.scalar(sa.select(sa.or_(taken_by_tenant, in_catalog))))
+    if node_conn is conn:
+        return bool(conn.scalar(sa.select(sa.or_(taken_by_tenant, in_catalog))))
+    return bool(conn.scalar(sa.select(taken_by_tenant))) or bool(
+        node_conn.scalar(sa.select(in_catalog))
+    )
 
 
-def _check_schema_name_free(conn: sa.Connection, schema_name: str) -> None:
+def _check_schema_name_free(
+    conn: sa.Connection, node_conn: sa.Connection, schema_name: str
+) -> None:
     if conn.scalar(sa.select(sa.exists().where(Tenant.schema_name == schema_name))):
         raise ConflictError(
             f"Schema name {schema_name!r} is taken.",
             errors={"schema_name": ["Taken by another tenant."]},
         )
-    if _schema_exists(conn, schema_name):
+    if _schema_exists(conn, node_conn, schema_name):
         raise ValidationError(
             f"Schema name {schema_name!r} is reserved.",
             errors={"schema_name": ["A db schema of that name exists already."]},

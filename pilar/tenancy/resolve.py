@@ -24,9 +24,10 @@ class TenantRef:
     domain: str
     schema_name: str
     status: TenantStatus
+    node: str
 
 
-_COLUMNS = (Tenant.id, Tenant.domain, Tenant.schema_name, Tenant.status)
+COLUMNS = (Tenant.id, Tenant.domain, Tenant.schema_name, Tenant.status, Tenant.node)
 
 
 class TenantDirectory:
@@ -115,7 +116,7 @@ class TenantDirectory:
                     return  # reloaded by the thread this one waited for
                 started, version = time.monotonic(), self._version
                 with self._engine.connect() as conn:
-                    rows = conn.execute(sa.select(*_COLUMNS)).all()
+                    rows = conn.execute(sa.select(*COLUMNS)).all()
                 with self._write_lock:
                     if self._version == version:
                         self._tenants = {row.domain: TenantRef(*row) for row in rows}
@@ -126,6 +127,6 @@ class TenantDirectory:
     def _lookup(self, domain: str) -> TenantRef | None:
         with self._engine.connect() as conn:
             row = conn.execute(
-                sa.select(*_COLUMNS).where(Tenant.domain == domain)
+                sa.select(*COLUMNS).where(Tenant.domain == domain)
             ).one_or_none()
         return None if row is None else TenantRef(*row)

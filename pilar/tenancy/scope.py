@@ -19,6 +19,7 @@ from sqlalchemy import event
 from sqlalchemy import orm
 
 from pilar.errors import TenantNotBoundError
+from pilar.extensions import TENANT_ENGINE_KEY
 from pilar.tenancy.names import validate_schema_name
 
 # Fails validate_schema_name, so no tenant db schema can ever bear it.
@@ -63,11 +64,15 @@ def _refuse_unbound_no_params(cursor: Any, statement: str, context: Any) -> bool
     return _refuse_unbound(cursor, statement, None, context)
 
 
-def bind_session(session: orm.Session, schema_name: str) -> None:
+def bind_session(
+    session: orm.Session, schema_name: str, engine: sa.Engine | None = None
+) -> None:
     """Run every transaction of ``session`` in ``schema_name``, commits included.
 
-    One session serves one tenant (its identity map is not schema-aware):
-    binding a session that is bound to another tenant raises ``RuntimeError``.
+    With ``engine`` (the tenant's node), the session sends tenant-table
+    statements there (``pilar.extensions.Session``). One session serves one
+    tenant (its identity map is not schema-aware): binding a session that is
+    bound to another tenant raises ``RuntimeError``.
     """
     validate_schema_name(schema_name)
     bound = session.info.get(_SESSION_KEY)
@@ -78,6 +83,8 @@ def bind_session(session: orm.Session, schema_name: str) -> None:
             f"Session is bound to {bound!r}; use a new session for {schema_name!r}."
         )
     session.info[_SESSION_KEY] = schema_name
+    if engine is not None:
+        session.info[TENANT_ENGINE_KEY] = engine
     if session.in_transaction():
         _translate(session.connection(), schema_name)
 
@@ -89,7 +96,18 @@ def read_without_transaction(session: orm.Session) -> None:
     saves the BEGIN and ROLLBACK round trips. A commit ends it; what follows
     runs in ordinary transactions again.
     """
-    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    autocommit = {"isolation_level": "AUTOCOMMIT"}
+    session.connection(execution_options=autocommit)
+    engine = tenant_engine(session)
+    if engine is not None and engine is not session.get_bind():
+        session.connection(
+            bind_arguments={"bind": engine}, execution_options=autocommit
+        )
+
+
+def tenant_engine(session: orm.Session) -> sa.Engine | None:
+    """Return the engine of the node ``session``'s tenant is on, if bound."""
+    return session.info.get(TENANT_ENGINE_KEY)
 
 
 def bound_schema_name(session: orm.Session) -> str | None:

@@ -150,7 +150,9 @@ def _create_racing_an_open_transaction(app, first, second):
 
     with app.app_context(), db.engine.connect() as conn, db.engine.connect() as probe:
         with conn.begin():
-            provisioning._create_in_transaction(conn, "First", first[0], first[1], None)
+            provisioning._create_in_transaction(
+                conn, conn, "First", first[0], first[1], None, "default"
+            )
             racer = threading.Thread(target=create_second)
             racer.start()
             deadline = time.monotonic() + 30
