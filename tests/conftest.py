@@ -130,6 +130,64 @@ def _session_tenant(app: Flask, prefix: str) -> Any:
         )
 
 
+# The nodes of ``nodes_app`` besides ``default``: one database on each of two
+# more PostgreSQL servers (tests/nodes.py says where those come from).
+NODE_NAMES = ("eu2", "eu3")
+
+
+@pytest.fixture(scope="session")
+def node_urls() -> Iterator[dict[str, str]]:
+    from tests.nodes import node_servers
+
+    with contextlib.ExitStack() as stack:
+        servers = stack.enter_context(node_servers(len(NODE_NAMES)))
+        yield {
+            name: stack.enter_context(throwaway_database(server))
+            for name, server in zip(NODE_NAMES, servers, strict=True)
+        }
+
+
+def nodes_setting(node_urls: dict[str, str]) -> str:
+    """Return ``PILAR_NODES`` for ``node_urls``."""
+    return " ".join(f"{name}={url}" for name, url in node_urls.items())
+
+
+@pytest.fixture(scope="session")
+def nodes_app(
+    database_url: str, app: Flask, node_urls: dict[str, str]
+) -> Iterator[Flask]:
+    """An app with the nodes default, eu2 and eu3; new tenants go to default."""
+    nodes_app = make_app(
+        database_url, NODES=nodes_setting(node_urls), PLACEMENT_NODES="default"
+    )
+    yield nodes_app
+    with nodes_app.app_context():
+        from pilar.tenancy import get_nodes
+
+        get_nodes().dispose()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def make_node_tenant(nodes_app: Flask) -> Iterator[Callable[..., Any]]:
+    """Create throwaway tenants on ``nodes_app`` (``node=`` picks one); drop them."""
+    created: list[uuid.UUID] = []
+
+    def make(domain: str | None = None, **kwargs: Any) -> Any:
+        with nodes_app.app_context():
+            tenant = provisioning.create_tenant(
+                kwargs.pop("name", "Studio"), domain or unique_domain(), **kwargs
+            )
+        created.append(tenant.id)
+        return tenant
+
+    yield make
+    with nodes_app.app_context():
+        for tenant_id in created:
+            with contextlib.suppress(NotFoundError):
+                provisioning.drop_tenant(tenant_id)
+
+
 @pytest.fixture(scope="session")
 def tenant(app: Flask) -> Any:
     """The studio "acme", shared by the whole session; tests must not change it."""

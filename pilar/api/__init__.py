@@ -12,6 +12,7 @@ from pilar.api import errors
 from pilar.api import health
 from pilar.api import integrations
 from pilar.api import me
+from pilar.api import nodes
 from pilar.api import phone_numbers
 from pilar.api import tenants
 from pilar.api import users
@@ -27,6 +28,7 @@ def init_app(app: Flask) -> None:
     api.spec.components.security_scheme("bearerAuth", auth.SECURITY_SCHEME)
     api.register_blueprint(health.blp)
     api.register_blueprint(tenants.blp)
+    api.register_blueprint(nodes.blp)
     api.register_blueprint(auth.blp)
     api.register_blueprint(me.blp)
     api.register_blueprint(users.blp)

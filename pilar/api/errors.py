@@ -63,6 +63,8 @@ _DESCRIPTIONS = {
     409: "Conflicts with the data as it is.",
     413: "The body is larger than 1 MiB.",
     415: "The body is not sent as application/json.",
+    503: "The node that holds the tenant cannot be reached (`node_unavailable`); "
+    "retry after `Retry-After` seconds.",
 }
 
 # What a client is told of any failure of ours; the details go to the log.
@@ -154,6 +156,8 @@ def handle_pilar_error(error: errors.PilarError) -> Response:
                 error, errors.TooManyRequestsError | errors.NodeUnavailableError
             ):
                 response.headers["Retry-After"] = str(error.retry_after)
+            if isinstance(error, errors.NodeUnavailableError):
+                logger.warning("Node %r cannot be reached; answered 503", error.node)
             return response
     logger.error("Unexpected service error", exc_info=error)
     return envelope(500, "internal_error", _INTERNAL_ERROR)

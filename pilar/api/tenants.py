@@ -47,19 +47,22 @@ class Tenants(MethodView):
     def get(self, args: dict[str, Any]) -> RowPage:
         """List tenants, newest first
 
-        Filter by `status` or exact `domain`; page with `limit` and `cursor`.
+        Filter by `status`, exact `domain` or `node`; page with `limit` and
+        `cursor`.
         """
         return tenant_service.list_tenants(**args)
 
     @blp.doc(security=SECURITY)
     @blp.arguments(TenantCreateSchema)
     @blp.response(201, TenantSchema)
-    @error_responses(blp, 400, 401, 409, 413, 415, descriptions=_PLATFORM)
+    @error_responses(blp, 400, 401, 409, 413, 415, 503, descriptions=_PLATFORM)
     def post(self, data: dict[str, Any]) -> Tenant:
         """Create a tenant
 
         Creates the row, the db schema with every tenant table at the newest
-        tenant migration, and the optional OWNER user, in one transaction.
+        tenant migration, and the optional OWNER user, on the chosen node or
+        the placement node with the fewest tenants. On any failure nothing
+        remains; a node that cannot be reached gets 503 `node_unavailable`.
         """
         owner = data["owner"]
         return provisioning.create_tenant(
@@ -67,6 +70,7 @@ class Tenants(MethodView):
             data["domain"],
             schema_name=data["schema_name"],
             owner=provisioning.OwnerSpec(**owner) if owner else None,
+            node=data["node"],
         )
 
 

@@ -62,6 +62,9 @@ def _fail(error: PilarError) -> click.ClickException:
 @click.option(
     "--owner-password", help="Password of the OWNER user (8 characters or more)."
 )
+@click.option(
+    "--node", help="Node to place it on (default: the placement node with fewest)."
+)
 @with_appcontext
 def create(
     name: str,
@@ -69,6 +72,7 @@ def create(
     schema_name: str | None,
     owner_email: str | None,
     owner_password: str | None,
+    node: str | None,
 ) -> None:
     """Create a tenant, its db schema at the newest revision, and an owner."""
     if (owner_email is None) != (owner_password is None):
@@ -80,12 +84,13 @@ def create(
     )
     try:
         tenant = provisioning.create_tenant(
-            name, domain, schema_name=schema_name, owner=owner
+            name, domain, schema_name=schema_name, owner=owner, node=node
         )
     except PilarError as err:
         raise _fail(err) from None
     click.echo(
-        f"Created tenant {tenant.domain} (schema {tenant.schema_name}, id {tenant.id})."
+        f"Created tenant {tenant.domain} (schema {tenant.schema_name}, "
+        f"node {tenant.node}, id {tenant.id})."
     )
 
 

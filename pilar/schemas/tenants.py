@@ -19,6 +19,9 @@ class TenantSchema(Schema):
     domain = fields.String()
     schema_name = fields.String()
     status = fields.Enum(TenantStatus)
+    node = fields.String(
+        dump_only=True, metadata={"description": "The node that holds its db schema."}
+    )
     created_at = fields.AwareDateTime(dump_only=True)
     updated_at = fields.AwareDateTime(dump_only=True)
 
@@ -52,6 +55,15 @@ class TenantCreateSchema(Schema):
         },
     )
     owner = fields.Nested(OwnerSchema, load_default=None, allow_none=True)
+    node = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, max=32),
+        metadata={
+            "description": "A configured node (GET /api/v1/nodes); when omitted, "
+            "the placement node with the fewest tenants."
+        },
+    )
 
 
 class TenantUpdateSchema(Schema):
@@ -63,6 +75,7 @@ class TenantUpdateSchema(Schema):
 class TenantQueryArgsSchema(PageArgsSchema):
     status = fields.Enum(TenantStatus, load_default=None)
     domain = fields.String(load_default=None, validate=validate.Length(max=253))
+    node = fields.String(load_default=None, validate=validate.Length(max=32))
 
 
 class TenantPageSchema(PageSchema):

@@ -1,9 +1,9 @@
 """Claiming and releasing numbers in the public index, for the current tenant.
 
-A number is claimed in the same transaction as the tenant row that holds it,
-so both commit or neither does. The index's primary key (kind, value) is what
-makes a number unique across every tenant: of two transactions claiming one
-number, the second waits for the first and fails if it commits.
+The index's primary key (kind, value) is what makes a number unique across
+every tenant: of two transactions claiming one number, the second waits for
+the first and fails if it commits. ``pilar.tenancy.claims`` writes the claim
+with the row that holds it, or in an order safe across two databases.
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ import uuid
 from typing import Any
 
 import psycopg
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
 
 from pilar.errors import ConflictError
 from pilar.extensions import db
-from pilar.models import ClaimedNumber
 from pilar.models import NumberKind
+from pilar.tenancy import claims
 from pilar.tenancy import current_tenant
 
 _LABELS = {
@@ -39,13 +38,8 @@ def claim_number(
     ``field`` (dotted for a key of a nested object). The claim lasts only if
     the caller commits.
     """
-    db.session.add(
-        ClaimedNumber(
-            kind=kind, value=value, tenant_id=current_tenant().id, owner_id=owner_id
-        )
-    )
     try:
-        db.session.flush()
+        claims.claim(db.session(), kind, value, current_tenant().id, owner_id)
     except IntegrityError:
         db.session.rollback()
         raise ConflictError(
@@ -77,15 +71,8 @@ def _field_errors(field: str, message: str) -> dict[str, Any]:
 
 
 def release_number(kind: NumberKind, value: str, owner_id: uuid.UUID) -> None:
-    """Free ``value`` in the open transaction, if ``owner_id`` holds it."""
-    db.session.execute(
-        sa.delete(ClaimedNumber).where(
-            ClaimedNumber.kind == kind,
-            ClaimedNumber.value == value,
-            ClaimedNumber.tenant_id == current_tenant().id,
-            ClaimedNumber.owner_id == owner_id,
-        )
-    )
+    """Free ``value`` with the open transaction, if ``owner_id`` holds it."""
+    claims.release(db.session(), kind, value, current_tenant().id, owner_id)
 
 
 def change_number(

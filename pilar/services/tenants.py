@@ -23,6 +23,7 @@ _LIST = KeysetList(
     Tenant,
     status=lambda c, value: c.status == value,
     domain=lambda c, value: c.domain == value,
+    node=lambda c, value: c.node == value,
 )
 
 
@@ -30,6 +31,7 @@ def list_tenants(
     *,
     status: TenantStatus | None = None,
     domain: str | None = None,
+    node: str | None = None,
     limit: int,
     cursor: str | None = None,
 ) -> RowPage:
@@ -39,6 +41,7 @@ def list_tenants(
         cursor=cursor,
         status=status,
         domain=None if domain is None else normalize_host(domain),
+        node=node,
     )
 
 

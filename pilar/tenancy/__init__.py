@@ -2,13 +2,16 @@
 
 Public surface: ``init_app``, ``current_tenant``, ``tenant_scope``,
 ``directory``, ``allow_any_host``, ``is_platform_request``,
-``bind_platform_request``.
+``bind_platform_request``, ``node_statuses``. Which node a tenant is on is
+known here only; sessions bound here send its tables there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import sqlalchemy as sa
@@ -37,6 +40,7 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 __all__ = [
     "READ_METHODS",
+    "NodeStatus",
     "TenantRef",
     "allow_any_host",
     "bind_platform_request",
@@ -46,6 +50,7 @@ __all__ = [
     "init_app",
     "is_bound_tenant_gone",
     "is_platform_request",
+    "node_statuses",
     "tenant_engine",
     "tenant_scope",
 ]
@@ -88,6 +93,47 @@ def get_nodes() -> node_engines.Nodes:
     """Return the current app's nodes (one engine per node, made when needed)."""
     registry: node_engines.Nodes = current_app.extensions[_NODES_KEY]
     return registry
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeStatus:
+    """A node as operators see it: never its URL, which may hold a password."""
+
+    name: str
+    tenants: int
+    reachable: bool
+    placement: bool
+
+
+def node_statuses() -> list[NodeStatus]:
+    """Return every configured node, sorted by name, with its tenant count.
+
+    Nodes are tried at once, so one that is gone costs its connect timeout
+    once, not once per node.
+    """
+    registry = get_nodes()
+    counts = dict(
+        db.session.execute(
+            sa.select(Tenant.node, sa.func.count()).group_by(Tenant.node)
+        ).all()
+    )
+    with ThreadPoolExecutor(max_workers=len(registry.names)) as pool:
+        reachable = dict(
+            zip(
+                registry.names,
+                pool.map(registry.is_reachable, registry.names),
+                strict=True,
+            )
+        )
+    return [
+        NodeStatus(
+            name,
+            counts.get(name, 0),
+            reachable[name],
+            name in registry.config.placement,
+        )
+        for name in registry.names
+    ]
 
 
 def tenant_engine(tenant: TenantRef) -> sa.Engine:

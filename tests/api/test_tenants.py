@@ -19,6 +19,7 @@ TENANT_KEYS = {
     "domain",
     "schema_name",
     "status",
+    "node",
     "created_at",
     "updated_at",
 }

@@ -1,0 +1,146 @@
+"""Claims of numbers in the control plane for rows that live on the tenant's node.
+
+``public.claimed_numbers`` makes a phone or WhatsApp number unique across
+every tenant of every node; the row that holds the number lives in the
+tenant's db schema. Where both are in one database (the node ``default``),
+the claim is written in the session's own transaction, so both commit or
+neither does. Across two databases there is no shared transaction, so the
+steps are ordered for what a crash can leave:
+
+- a claim commits on its own, in the control plane, before the session's
+  transaction writes the row; if that transaction does not commit, the claim
+  is taken back when it ends;
+- a release waits until the session's transaction has committed (the row is
+  gone or holds another number), then commits on its own.
+
+A crash in between leaves a claim whose row does not hold it, which
+``flask tenants doctor --fix`` deletes once it is older than a grace period;
+never a number held twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy import orm
+
+from pilar.extensions import db
+from pilar.models import ClaimedNumber
+from pilar.models import NumberKind
+from pilar.tenancy.scope import tenant_engine
+
+_PENDING_KEY = "pilar.pending_claims"
+
+
+@dataclasses.dataclass
+class _Pending:
+    # Claims committed for rows the session has not committed yet.
+    claimed: list[tuple[NumberKind, str, uuid.UUID, uuid.UUID]] = dataclasses.field(
+        default_factory=list
+    )
+    # Claims to release once the session has committed.
+    released: list[tuple[NumberKind, str, uuid.UUID, uuid.UUID]] = dataclasses.field(
+        default_factory=list
+    )
+
+
+def claim(
+    session: orm.Session,
+    kind: NumberKind,
+    value: str,
+    tenant_id: uuid.UUID,
+    owner_id: uuid.UUID,
+) -> None:
+    """Claim ``value`` for the row ``owner_id`` of tenant ``tenant_id``.
+
+    Raises ``IntegrityError`` when any tenant holds it (and, in one database,
+    ``OperationalError`` for a deadlock); the caller rolls the session back.
+    """
+    if _in_one_database(session):
+        session.add(
+            ClaimedNumber(
+                kind=kind, value=value, tenant_id=tenant_id, owner_id=owner_id
+            )
+        )
+        session.flush()
+        return
+    # Begin the node's transaction first: its end is what takes the claim back.
+    session.connection(bind_arguments={"bind": tenant_engine(session)})
+    with db.engine.begin() as conn:
+        conn.execute(
+            sa.insert(ClaimedNumber).values(
+                kind=kind, value=value, tenant_id=tenant_id, owner_id=owner_id
+            )
+        )
+    _pending(session).claimed.append((kind, value, tenant_id, owner_id))
+
+
+def release(
+    session: orm.Session,
+    kind: NumberKind,
+    value: str,
+    tenant_id: uuid.UUID,
+    owner_id: uuid.UUID,
+) -> None:
+    """Free ``value`` if the row ``owner_id`` holds it, once the session commits."""
+    if _in_one_database(session):
+        session.execute(_delete(kind, value, tenant_id, owner_id))
+        return
+    session.connection(bind_arguments={"bind": tenant_engine(session)})
+    _pending(session).released.append((kind, value, tenant_id, owner_id))
+
+
+def _in_one_database(session: orm.Session) -> bool:
+    engine = tenant_engine(session)
+    return engine is None or engine is db.engine
+
+
+def _pending(session: orm.Session) -> _Pending:
+    pending: _Pending = session.info.setdefault(_PENDING_KEY, _Pending())
+    return pending
+
+
+def _delete(
+    kind: NumberKind, value: str, tenant_id: uuid.UUID, owner_id: uuid.UUID
+) -> sa.Delete:
+    return sa.delete(ClaimedNumber).where(
+        ClaimedNumber.kind == kind,
+        ClaimedNumber.value == value,
+        ClaimedNumber.tenant_id == tenant_id,
+        ClaimedNumber.owner_id == owner_id,
+    )
+
+
+def _crash_point(name: str) -> None:
+    """Do nothing; tests replace it to fail between two databases' commits."""
+
+
+@event.listens_for(orm.Session, "after_commit")
+def _after_commit(session: orm.Session) -> None:
+    pending: _Pending | None = session.info.pop(_PENDING_KEY, None)
+    if pending is None:
+        return
+    # The rows are committed: what was claimed for them is theirs now.
+    _crash_point("row_committed")
+    if pending.released:
+        with db.engine.begin() as conn:
+            for released in pending.released:
+                conn.execute(_delete(*released))
+
+
+@event.listens_for(orm.Session, "after_transaction_end")
+def _after_transaction_end(
+    session: orm.Session, transaction: orm.SessionTransaction
+) -> None:
+    if transaction.parent is not None:
+        return
+    pending: _Pending | None = session.info.pop(_PENDING_KEY, None)
+    if pending is None or not pending.claimed:
+        return
+    # Rolled back or closed without a commit: no row holds these claims.
+    with db.engine.begin() as conn:
+        for claimed in pending.claimed:
+            conn.execute(_delete(*claimed))
