@@ -128,7 +128,7 @@ class SchemaTemplates:
         """
         ddl = self.ddl(conn, location)
         if ddl.sql is None:
-            reached = upgrade_schema(conn, schema_name, location)
+            reached = upgrade_schema(conn, schema_name, location, record=False)
             if reached is None:
                 raise RuntimeError(f"No tenant migrations in {location!r}.")
             return reached
@@ -145,7 +145,7 @@ def render(conn: sa.Connection, location: str, revision: str) -> SchemaDDL:
     savepoint = conn.begin_nested()
     try:
         migrated = _scratch_schema(conn)
-        upgrade_schema(conn, migrated, location, revision)
+        upgrade_schema(conn, migrated, location, revision, record=False)
         sql = ";\n".join(
             statement
             for query in _RENDER_QUERIES

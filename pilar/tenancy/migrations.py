@@ -96,12 +96,18 @@ def current_revision(conn: sa.Connection) -> str | None:
 
 
 def upgrade_schema(
-    conn: sa.Connection, schema_name: str, location: str, destination: str = "head"
+    conn: sa.Connection,
+    schema_name: str,
+    location: str,
+    destination: str = "head",
+    *,
+    record: bool = True,
 ) -> str | None:
     """Upgrade ``schema_name`` to ``destination`` in ``conn``'s transaction.
 
-    Binds the db schema to the transaction, runs the revisions, and records
-    the new revision in ``public.tenants`` too. Commits nothing: the caller's
+    Binds the db schema to the transaction, runs the revisions, and (with
+    ``record``) records the new revision in ``public.tenants`` too, which only
+    the control plane's database has. Commits nothing: the caller's
     transaction makes it atomic. Returns the revision reached.
     """
     script = script_directory(location)
@@ -112,7 +118,8 @@ def upgrade_schema(
 
     _run_env(conn, location, script, upgrade, destination_rev=destination)
     reached = current_revision(conn)
-    record_revision(conn, schema_name, reached)
+    if record:
+        record_revision(conn, schema_name, reached)
     return reached
 
 
