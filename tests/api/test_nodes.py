@@ -132,12 +132,12 @@ def test_a_number_claimed_for_a_row_that_fails_is_released(
     studio = _actions(nodes_app, make_node_tenant(node="eu2"))
     studio.token()
     number = new_number()
-    from pilar.services import phone_numbers
 
     def fail(*args, **kwargs):
         raise RuntimeError("the node's write failed")
 
-    monkeypatch.setattr(phone_numbers.db.session, "add", fail)
+    # After the claim has committed, before the row is written on the node.
+    monkeypatch.setattr(db.session, "add", fail)
     nodes_app.config["PROPAGATE_EXCEPTIONS"] = False
     try:
         response = studio.request(
