@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import uuid
 
 from flask import Flask
@@ -45,8 +46,27 @@ def init_app(app: Flask) -> None:
         root.setLevel(logging.INFO if app.debug else logging.WARNING)
     sql_level = logging.INFO if app.debug and not app.testing else logging.WARNING
     logging.getLogger("sqlalchemy.engine").setLevel(sql_level)
+    pool_logger = logging.getLogger("sqlalchemy.pool")
+    if not any(isinstance(f, _OutageFilter) for f in pool_logger.filters):
+        pool_logger.addFilter(_OutageFilter())
     app.before_request(_assign_request_id)
     app.after_request(_echo_request_id)
+
+
+class _OutageFilter(logging.Filter):
+    """Log the pool's failures to reset or close a connection in one line.
+
+    In an outage every pooled connection fails its rollback as it is given
+    back, each with a traceback of the same cause the request already logged.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.getMessage()}: {_first_line(record.exc_info[1])}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 def _has_filter(handler: logging.Handler) -> bool:
@@ -62,3 +82,54 @@ def _assign_request_id() -> None:
 def _echo_request_id(response: Response) -> Response:
     response.headers["X-Request-ID"] = g.get("request_id", "")
     return response
+
+
+class OutageLog:
+    """An outage in the log: one line per failed request, each cause's traceback once.
+
+    A database that is down fails every request, and a traceback for each
+    would bury the one that tells why. The first failure of each cause (per
+    node, per exception type and SQLSTATE) is logged with its traceback;
+    later ones in the same outage get one line. A node's outage ends when a
+    new connection to it succeeds, and the next failure is a new outage.
+    """
+
+    def __init__(self) -> None:
+        self._reported: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def failed(
+        self, logger: logging.Logger, node: str, cause: BaseException, message: str
+    ) -> None:
+        """Log ``message`` for one failed request, with ``cause``'s traceback if new."""
+        key = (node, _cause_key(cause))
+        with self._lock:
+            first = key not in self._reported
+            self._reported.add(key)
+        if first:
+            logger.error("%s (node %s)", message, node, exc_info=cause)
+        else:
+            logger.error("%s (node %s): %s", message, node, _first_line(cause))
+
+    def is_reported(self, node: str, cause: BaseException) -> bool:
+        return (node, _cause_key(cause)) in self._reported
+
+    def recovered(self, node: str) -> None:
+        """End ``node``'s outage, if it had one: it answered again."""
+        if self._reported:
+            with self._lock:
+                self._reported = {key for key in self._reported if key[0] != node}
+
+
+def _cause_key(cause: BaseException) -> str:
+    origin = getattr(cause, "orig", None) or cause
+    return f"{type(origin).__qualname__}:{getattr(origin, 'sqlstate', None) or ''}"
+
+
+def _first_line(cause: BaseException) -> str:
+    origin = getattr(cause, "orig", None) or cause
+    lines = str(origin).strip().splitlines()
+    return f"{type(origin).__name__}: {lines[0] if lines else ''}"
+
+
+outages = OutageLog()

@@ -23,6 +23,7 @@ from werkzeug.exceptions import UnsupportedMediaType
 
 from pilar import errors
 from pilar import tenancy
+from pilar.log import outages
 from pilar.schemas.errors import ErrorSchema
 
 logger = logging.getLogger(__name__)
@@ -157,7 +158,9 @@ def handle_pilar_error(error: errors.PilarError) -> Response:
             ):
                 response.headers["Retry-After"] = str(error.retry_after)
             if isinstance(error, errors.NodeUnavailableError):
-                logger.warning("Node %r cannot be reached; answered 503", error.node)
+                logger.error(
+                    "503 node_unavailable: node %r cannot be reached", error.node
+                )
             return response
     logger.error("Unexpected service error", exc_info=error)
     return envelope(500, "internal_error", _INTERNAL_ERROR)
@@ -191,7 +194,9 @@ def handle_operational_error(error: OperationalError) -> Response:
     # The database could not be reached, or gave up on the statement (a lost
     # connection, a timeout, a serialization failure): nothing is wrong with
     # the request, and it may well succeed if it is sent again.
-    logger.error("The database could not serve the request", exc_info=error)
+    outages.failed(
+        logger, "default", error, "503 service_unavailable: the database failed"
+    )
     response = envelope(
         503,
         "service_unavailable",

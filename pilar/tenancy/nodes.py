@@ -28,6 +28,7 @@ from sqlalchemy import event
 
 from pilar import pool
 from pilar.errors import NodeUnavailableError
+from pilar.log import outages
 from pilar.models import DEFAULT_NODE
 from pilar.tenancy import scope
 
@@ -111,6 +112,7 @@ class Nodes:
         self._engines: dict[str, sa.Engine] = {DEFAULT_NODE: default_engine}
         self._down_until: dict[str, float] = {}
         self._lock = threading.Lock()
+        event.listen(default_engine, "connect", _recovered(DEFAULT_NODE))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -184,14 +186,23 @@ def _watch(engine: sa.Engine, name: str, nodes: Nodes) -> None:
         nodes._check_up(name)
         try:
             connection = dialect.loaded_dbapi.connect(*cargs, **cparams)
-        except dialect.loaded_dbapi.OperationalError:
+        except dialect.loaded_dbapi.OperationalError as error:
             nodes._mark_down(name)
+            outages.failed(logger, name, error, "A node cannot be reached")
             raise
         nodes._mark_up(name)
+        outages.recovered(name)
         return connection
 
     event.listen(engine, "do_connect", connect)
     event.listen(engine, "handle_error", _node_unavailable(name, nodes))
+
+
+def _recovered(name: str) -> Any:
+    def connected(dbapi_connection: Any, record: Any) -> None:
+        outages.recovered(name)
+
+    return connected
 
 
 def _node_unavailable(name: str, nodes: Nodes) -> Any:
@@ -201,6 +212,9 @@ def _node_unavailable(name: str, nodes: Nodes) -> Any:
         if context.is_disconnect or context.connection is None:
             if isinstance(context.original_exception, NodeUnavailableError):
                 return
+            cause = context.original_exception
+            if not outages.is_reported(name, cause):
+                outages.failed(logger, name, cause, "A node's connection failed")
             raise NodeUnavailableError(
                 name, retry_after=nodes._retry_seconds
             ) from context.original_exception

@@ -1,0 +1,70 @@
+"""An outage in the log: one line per failed request, the cause's traceback once."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+from flask_migrate import upgrade
+
+from pilar.extensions import db
+from pilar.tenancy import get_nodes
+from pilar.tenancy import provisioning
+from tests.api.conftest import TenantActions
+from tests.conftest import make_app
+from tests.conftest import unique_domain
+from tests.nodes import StoppableServer
+
+
+@pytest.fixture
+def restartable():
+    """An app whose only database is on a server of the test's own."""
+    with StoppableServer() as server:
+        app = make_app(server.url)
+        app.config["PROPAGATE_EXCEPTIONS"] = False
+        with app.app_context():
+            upgrade(directory=app.config["MIGRATIONS_DIR"])
+            tenant = provisioning.create_tenant("Down", unique_domain())
+        yield app, server, TenantActions(app, app.test_client(), tenant)
+        server.start()
+        with app.app_context():
+            get_nodes().dispose()
+            db.engine.dispose()
+
+
+def _failures(caplog) -> list[logging.LogRecord]:
+    return [
+        r
+        for r in caplog.records
+        if r.name.startswith(("pilar", "sqlalchemy")) and r.levelno >= logging.ERROR
+    ]
+
+
+def _await_recovery(actions: TenantActions) -> None:
+    deadline = time.monotonic() + 10
+    while actions.request("GET", "/api/v1/workout-plans").status_code != 200:
+        assert time.monotonic() < deadline, "the database never came back"
+        time.sleep(0.1)
+
+
+def test_each_outage_logs_one_traceback_and_a_line_per_request(restartable, caplog):
+    _app, server, studio = restartable
+    assert studio.request("GET", "/api/v1/workout-plans").status_code == 200
+    for outage in range(2):
+        server.stop()
+        caplog.clear()
+        statuses = [
+            studio.request(method, "/api/v1/workout-plans", **kwargs).status_code
+            for _ in range(10)
+            for method, kwargs in (("GET", {}), ("POST", {"json": {"plan": {}}}))
+        ]
+        assert statuses == [503] * 20, outage
+        failures = _failures(caplog)
+        answered = [r for r in failures if r.name == "pilar.api.errors"]
+        assert len(answered) == 20, [r.getMessage() for r in failures]
+        assert all("503 service_unavailable" in r.getMessage() for r in answered)
+        with_traceback = [r for r in failures if r.exc_info]
+        assert len(with_traceback) == 1, [r.getMessage() for r in with_traceback]
+        server.start()
+        _await_recovery(studio)
