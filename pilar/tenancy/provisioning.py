@@ -22,10 +22,12 @@ import dataclasses
 import re
 import uuid
 
+import psycopg
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import orm
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import ProgrammingError
 
 from pilar.emails import within_limits
 from pilar.errors import ConflictError
@@ -140,24 +142,43 @@ def _create_with_retries(
                     return _create_in_transaction(
                         conn, conn, name, domain, schema_name, owner, node
                     )
-            with get_nodes().engine(node).connect() as node_conn:
-                node_transaction = node_conn.begin()
-                with db.engine.connect() as conn, conn.begin():
-                    tenant = _create_in_transaction(
-                        conn, node_conn, name, domain, schema_name, owner, node
-                    )
-                try:
-                    _crash_point("created_rows")
-                    node_transaction.commit()
-                except Exception:
-                    # The rows are committed, the schema is not: take the rows
-                    # back (a crash here leaves them to doctor, who builds it).
-                    _delete_tenant_row(tenant.id)
-                    raise
-            return tenant
-        except IntegrityError:
+            return _create_on_node(name, domain, schema_name, owner, node)
+        except (IntegrityError, ProgrammingError) as error:
+            # On a node of its own, the winner's schema may be committed
+            # before this attempt's CREATE SCHEMA: that is a lost race too.
+            lost = isinstance(error, IntegrityError) or isinstance(
+                error.orig, psycopg.errors.DuplicateSchema
+            )
+            if not lost:
+                raise
             if not attempts_left:
                 raise _conflict(domain) from None
+
+
+def _create_on_node(
+    name: str,
+    domain: str,
+    schema_name: str | None,
+    owner: OwnerSpec | None,
+    node: str,
+) -> Tenant:
+    # The node's transaction stays open while the control plane commits the
+    # rows, and commits last (see the module's docstring).
+    with get_nodes().engine(node).connect() as node_conn:
+        node_transaction = node_conn.begin()
+        with db.engine.connect() as conn, conn.begin():
+            tenant = _create_in_transaction(
+                conn, node_conn, name, domain, schema_name, owner, node
+            )
+        try:
+            _crash_point("created_rows")
+            node_transaction.commit()
+        except Exception:
+            # The rows are committed, the schema is not: take the rows back
+            # (a crash here leaves them to doctor, who builds the schema).
+            _delete_tenant_row(tenant.id)
+            raise
+    return tenant
 
 
 def _create_in_transaction(

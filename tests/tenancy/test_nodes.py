@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
@@ -201,3 +202,51 @@ def test_an_unknown_node_is_refused(nodes_app: Flask):
         provisioning.create_tenant("X", unique_domain(), node="nowhere")
     assert raised.value.errors is not None
     assert "node" in raised.value.errors
+
+
+def _create_at_once(app: Flask, specs: list[dict]) -> list[object]:
+    """Run one create per spec at the same moment; return tenants or errors."""
+    barrier = threading.Barrier(len(specs))
+
+    def create(spec: dict) -> object:
+        with app.app_context():
+            barrier.wait()
+            try:
+                return provisioning.create_tenant("Racer", **spec)
+            except Exception as error:  # handed back to the test
+                return error
+
+    with ThreadPoolExecutor(max_workers=len(specs)) as pool:
+        return list(pool.map(create, specs))
+
+
+@pytest.mark.parametrize("nodes_of_racers", [("eu2", "eu2"), ("eu2", "eu3")])
+def test_creates_racing_on_nodes_for_one_domain_get_one_tenant(
+    nodes_app, nodes_of_racers
+):
+    from pilar.errors import ConflictError
+
+    for _ in range(3):
+        domain = unique_domain("race")
+        results = _create_at_once(
+            nodes_app, [{"domain": domain, "node": node} for node in nodes_of_racers]
+        )
+        made = [r for r in results if isinstance(r, Tenant)]
+        refused = [r for r in results if isinstance(r, ConflictError)]
+        assert (len(made), len(refused)) == (1, 1), results
+        with nodes_app.app_context():
+            provisioning.drop_tenant(made[0].id)
+
+
+def test_creates_on_one_node_racing_for_a_derived_name_both_succeed(nodes_app):
+    label = f"gym{uuid.uuid4().hex[:6]}"
+    results = _create_at_once(
+        nodes_app,
+        [{"domain": f"{label}.{suffix}.example.com", "node": "eu2"} for suffix in "ab"],
+    )
+    assert all(isinstance(r, Tenant) for r in results), results
+    names = sorted(r.schema_name for r in results)  # type: ignore[attr-defined]
+    assert names == [label, f"{label}_2"]
+    with nodes_app.app_context():
+        for made in results:
+            provisioning.drop_tenant(made.id)  # type: ignore[attr-defined]
