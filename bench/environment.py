@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from flask import Flask
@@ -42,13 +43,17 @@ def throwaway_database() -> Iterator[str]:
         yield url
 
 
-def make_app(url: str, location: Path) -> Flask:
-    """Create the app on ``url`` with the public schema migrated."""
+def make_app(url: str, location: Path, **config: Any) -> Flask:
+    """Create the app on ``url`` with the public schema migrated.
+
+    ``config`` adds settings, such as ``NODES``.
+    """
     app = create_app(
         {
             "SQLALCHEMY_DATABASE_URI": url,
             "SECRET_KEY": SECRET_KEY,
             "TENANT_MIGRATIONS_DIR": str(location),
+            **config,
         }
     )
     with app.app_context():

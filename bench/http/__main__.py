@@ -11,6 +11,11 @@ and with the same function inside a minimal Flask app (bench/http/flask_floor.py
 All cases are served at once, each by its own gunicorn, and measured in short
 windows taken in turn: a slow spell of a shared machine then falls on every
 case alike, and each ratio is also given window by window.
+
+``--nodes 1 3`` (or ``--nodes`` alone) measures PILAR alone instead, over the
+largest ``--tenants`` count spread in turn over each number of nodes (``default``
+on the benchmark's server, the others on servers of tests/nodes.py), with each
+count's ratio to 1 node and its server connections per worker on every node.
 """
 
 from __future__ import annotations
@@ -46,12 +51,21 @@ from bench.environment import SECRET_KEY
 from bench.environment import make_app
 from bench.environment import print_machine
 from bench.environment import throwaway_database
+from bench.nodes import NodeDatabases
+from bench.nodes import connections
+from bench.nodes import describe
+from bench.nodes import node_databases
+from bench.nodes import spread
+from bench.nodes import with_application_name
 from pilar.api.auth import issue_token
 from pilar.extensions import db
+from pilar.models import DEFAULT_NODE
 from pilar.models import Role
 from pilar.models import TenantUser
 from pilar.passwords import hash_password
+from pilar.tenancy import get_nodes
 from pilar.tenancy import provisioning
+from tests.nodes import node_servers
 from tests.revisions import SHIPPED
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,6 +82,7 @@ class Target:
     schema_name: str
     token: str
     conversation_ids: frozenset[str]
+    node: str = DEFAULT_NODE
 
 
 @dataclass(frozen=True)
@@ -75,6 +90,9 @@ class Case:
     label: str
     app_path: str
     targets: list[Target]
+    # Set for the cases of --nodes: the nodes the case's gunicorn serves;
+    # otherwise it serves the one database of the run.
+    databases: NodeDatabases | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +112,8 @@ class Server:
     process: subprocess.Popen[bytes]
     port: int
     application_name: str
+    # One autocommit connection to each node's database the case serves.
+    monitors: dict[str, psycopg.Connection[Any]]
     rss_before_mb: float = 0.0
     warmup_requests_per_second: float = 0.0
     windows: list[Window] = field(default_factory=list)
@@ -117,19 +137,31 @@ class Result:
     warmup_requests_per_second: float
     worker_cpu_ms: float  # per request
     backend_cpu_ms: float  # per request
+    # The case's server connections on each node's database, after serving.
+    connections: dict[str, int]
 
 
-def seed(url: str, count: int) -> list[Target]:
-    """Create ``count`` tenants, a STAFF user and 50 conversations each."""
-    app = make_app(url, SHIPPED)
+def seed(url: str, count: int, nodes: NodeDatabases | None = None) -> list[Target]:
+    """Create ``count`` tenants, a STAFF user and 50 conversations each.
+
+    With ``nodes`` (whose control plane is ``url``), the tenants go to the
+    nodes in turn, so each node holds its share.
+    """
+    nodes = nodes or NodeDatabases({DEFAULT_NODE: url})
+    app = make_app(url, SHIPPED, NODES=nodes.setting())
     password_hash = hash_password(uuid.uuid4().hex)
     targets = []
     now = datetime.now(UTC)
-    with app.app_context(), psycopg.connect(url) as conn:
-        for number in range(count):
+    with app.app_context(), contextlib.ExitStack() as stack:
+        conns = {
+            name: stack.enter_context(psycopg.connect(node_url))
+            for name, node_url in nodes.urls.items()
+        }
+        for number, node in enumerate(spread(count, nodes.names)):
             tenant = provisioning.create_tenant(
-                f"Bench {number}", f"bench{number}.example.com"
+                f"Bench {number}", f"bench{number}.example.com", node=node
             )
+            conn = conns[node]
             user = TenantUser(
                 tenant_id=tenant.id,
                 email=f"staff@bench{number}.example.com",
@@ -173,13 +205,16 @@ def seed(url: str, count: int) -> list[Target]:
                     tenant.schema_name,
                     issue_token(user)[0],
                     frozenset(str(i) for i in ids),
+                    node,
                 )
             )
+        get_nodes().dispose()
         db.engine.dispose()
     # Vacuum and analyse now: autovacuum would otherwise visit the new tables
     # in the middle of a measured case.
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
+    for node_url in nodes.urls.values():
+        with psycopg.connect(node_url, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
     return targets
 
 
@@ -231,27 +266,28 @@ def _worker_rss_mb(master: int) -> float:
     return total / 1024
 
 
-def _backend_pids(monitor: psycopg.Connection[Any], application_name: str) -> list[int]:
-    """The pids of this machine's backends serving one case."""
+def _backend_pids(server: Server) -> list[int]:
+    """The pids of this machine's backends serving one case, on every node."""
     return [
         pid
+        for monitor in server.monitors.values()
         for (pid,) in monitor.execute(
             "SELECT pid FROM pg_stat_activity "
             "WHERE datname = current_database() AND application_name = %s",
-            [application_name],
+            [server.application_name],
         )
         if _is_local_postgres(pid)
     ]
 
 
-def _backend_pss_mb(monitor: psycopg.Connection[Any], application_name: str) -> float:
+def _backend_pss_mb(server: Server) -> float:
     """Mean proportional memory of the backends serving one case.
 
     Each backend caches catalog entries for every table it touches, so this
     grows with the tenants a connection has served until it is recycled.
     """
     sizes = []
-    for pid in _backend_pids(monitor, application_name):
+    for pid in _backend_pids(server):
         try:
             rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
         except OSError:  # not ours to read
@@ -260,21 +296,18 @@ def _backend_pss_mb(monitor: psycopg.Connection[Any], application_name: str) -> 
     return sum(sizes) / len(sizes) if sizes else float("nan")
 
 
-def _with_application_name(url: str, application_name: str) -> str:
-    separator = "&" if "?" in url else "?"
-    return f"{url}{separator}application_name={application_name}"
-
-
 def _start(
-    app_path: str, url: str, port: int, workers: int, threads: int
+    app_path: str, url: str, port: int, workers: int, threads: int, nodes: str = ""
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": url,
         "PILAR_SECRET_KEY": SECRET_KEY,
         "FLASK_DEBUG": "0",
+        # A pool of this size per node per worker.
         "PILAR_DB_POOL_SIZE": str(threads),
         "PILAR_DB_MAX_OVERFLOW": "0",
+        "PILAR_NODES": nodes,
     }
     process = subprocess.Popen(
         [
@@ -378,18 +411,32 @@ def _serving(
 ) -> Iterator[Server]:
     port = _free_port()
     application_name = f"bench-http-{number}"
+    databases = case.databases or NodeDatabases({DEFAULT_NODE: url})
     process = _start(
         case.app_path,
-        _with_application_name(url, application_name),
+        with_application_name(databases.control_plane, application_name),
         port,
         args.workers,
         args.threads,
+        databases.setting(application_name),
     )
-    try:
-        yield Server(case, process, port, application_name)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with contextlib.ExitStack() as monitors:
+        try:
+            yield Server(
+                case,
+                process,
+                port,
+                application_name,
+                {
+                    name: monitors.enter_context(
+                        psycopg.connect(node_url, autocommit=True)
+                    )
+                    for name, node_url in databases.urls.items()
+                },
+            )
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
 
 
 def _warm_up(server: Server, args: argparse.Namespace) -> None:
@@ -404,10 +451,8 @@ def _warm_up(server: Server, args: argparse.Namespace) -> None:
     ).requests_per_second
 
 
-def _measure_window(
-    server: Server, monitor: psycopg.Connection[Any], args: argparse.Namespace
-) -> None:
-    backends = _backend_pids(monitor, server.application_name)
+def _measure_window(server: Server, args: argparse.Namespace) -> None:
+    backends = _backend_pids(server)
     workers = _children(server.process.pid)
     before = _cpu_seconds(workers), _cpu_seconds(backends)
     window = _wrk(server.port, server.case.targets, args.seconds, args.connections)
@@ -417,7 +462,7 @@ def _measure_window(
     server.backend_cpu_s += _cpu_spent(before[1], after[1])
 
 
-def _result(server: Server, monitor: psycopg.Connection[Any]) -> Result:
+def _result(server: Server) -> Result:
     windows = server.windows
     requests = sum(w.requests for w in windows)
     return Result(
@@ -428,11 +473,12 @@ def _result(server: Server, monitor: psycopg.Connection[Any]) -> Result:
         sum(w.non_200 for w in windows),
         server.rss_before_mb,
         _worker_rss_mb(server.process.pid),
-        _backend_pss_mb(monitor, server.application_name),
+        _backend_pss_mb(server),
         _sample_ok(server.port, server.case.targets),
         server.warmup_requests_per_second,
         server.worker_cpu_s / requests * 1000,
         server.backend_cpu_s / requests * 1000,
+        connections(server.monitors, server.application_name),
     )
 
 
@@ -470,7 +516,7 @@ def _ratio(numerator: Server, denominator: Server, target: str) -> str:
     )
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tenants", type=int, nargs="+", default=[100, 1000])
     parser.add_argument(
@@ -496,7 +542,48 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--nodes",
+        type=int,
+        nargs="*",
+        metavar="N",
+        help="instead of the floors: PILAR over the largest --tenants count "
+        "spread over N nodes (PostgreSQL servers), for each N and for 1 "
+        "(default: 1 3), with each ratio to 1 node",
+    )
+    return parser
+
+
+def _run(
+    cases: list[Case], url: str, args: argparse.Namespace
+) -> tuple[list[Server], list[Result]]:
+    """Serve every case at once, warm each up, then measure windows in turn."""
+    with contextlib.ExitStack() as stack:
+        servers = [
+            stack.enter_context(_serving(case, number, url, args))
+            for number, case in enumerate(cases)
+        ]
+        for server in servers:
+            _warm_up(server, args)
+        for _ in range(args.windows):
+            for server in servers:
+                _measure_window(server, args)
+        return servers, [_result(server) for server in servers]
+
+
+def main() -> None:
+    parser = _parser()
     args = parser.parse_args()
+    if args.nodes is not None:
+        counts = sorted({1, *args.nodes}) if args.nodes else [1, 3]
+        if counts[0] < 1:
+            parser.error("--nodes counts start at 1")
+        _main_nodes(counts, max(args.tenants), args)
+    else:
+        _main_floors(args)
+
+
+def _main_floors(args: argparse.Namespace) -> None:
     smallest_n, largest_n = min(args.tenants), max(args.tenants)
     with throwaway_database() as url:
         print_machine(url)
@@ -537,18 +624,7 @@ def main() -> None:
                     targets[:smallest_n],
                 )
             )
-        with contextlib.ExitStack() as stack:
-            servers = [
-                stack.enter_context(_serving(case, number, url, args))
-                for number, case in enumerate(cases)
-            ]
-            for server in servers:
-                _warm_up(server, args)
-            monitor = stack.enter_context(psycopg.connect(url, autocommit=True))
-            for _ in range(args.windows):
-                for server in servers:
-                    _measure_window(server, monitor, args)
-            results = [_result(server, monitor) for server in servers]
+        servers, results = _run(cases, url, args)
         print()
         for result in results:
             _print(result)
@@ -569,6 +645,69 @@ def main() -> None:
         print(f"worker RSS, {largest_n} vs 1: {rss_growth:+.1f} MB (<= +10)")
         bad = [r.label for r in results if r.non_200 or not r.sample_ok]
         print("non-200 or foreign rows: " + (", ".join(bad) if bad else "none"))
+
+
+def _main_nodes(counts: list[int], tenants: int, args: argparse.Namespace) -> None:
+    """PILAR over ``tenants`` tenants on each count of nodes, windows in turn."""
+    with (
+        node_servers(max(counts) - 1) as node_urls,
+        contextlib.ExitStack() as stack,
+    ):
+        node_sets = {
+            count: stack.enter_context(node_databases(count, node_urls))
+            for count in counts
+        }
+        largest = node_sets[counts[-1]]
+        print_machine(largest.control_plane)
+        print(f"nodes (of the {counts[-1]}-node case; the others use the first ones):")
+        print(describe(largest))
+        print(
+            f"gunicorn: {args.workers} workers x {args.threads} threads (gthread), "
+            f"a pool of {args.threads} per node per worker; wrk: 2 threads, "
+            f"{args.connections} connections; {args.warmup} s warm-up, then "
+            f"{args.windows} windows of {args.seconds} s per case, taken in turn"
+        )
+        cases = []
+        for count, databases in node_sets.items():
+            started = time.perf_counter()
+            targets = seed(databases.control_plane, tenants, databases)
+            print(
+                f"seeded {len(targets)} tenants x {CONVERSATIONS} conversations "
+                f"over {count} node(s) in {time.perf_counter() - started:.1f} s"
+            )
+            cases.append(
+                Case(
+                    f"{tenants} tenants, {count} node{'s' * (count > 1)}",
+                    "wsgi:app",
+                    targets,
+                    databases,
+                )
+            )
+        servers, results = _run(cases, largest.control_plane, args)
+    print()
+    for result in results:
+        _print(result)
+        _print_connections(result, args.workers)
+    print()
+    single, single_result = servers[0], results[0]
+    for server, result in zip(servers[1:], results[1:], strict=True):
+        print(_ratio(server, single, " (>= 0.9)"))
+        growth = result.rss_after_mb - single_result.rss_after_mb
+        print(
+            f"worker RSS, {server.case.label} vs 1 node: {growth:+.1f} MB "
+            f"for {args.workers} workers (<= +10)"
+        )
+    bad = [r.label for r in results if r.non_200 or not r.sample_ok]
+    print("non-200 or foreign rows: " + (", ".join(bad) if bad else "none (0)"))
+
+
+def _print_connections(result: Result, workers: int) -> None:
+    total = sum(result.connections.values())
+    by_node = ", ".join(f"{name} {n}" for name, n in result.connections.items())
+    print(
+        f"{'':<24} server connections: {by_node}; {total / workers:.1f} per worker "
+        f"(worker RSS {result.rss_after_mb / workers:.1f} MB per worker)"
+    )
 
 
 if __name__ == "__main__":
