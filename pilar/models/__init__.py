@@ -12,6 +12,8 @@ from pilar.models.enums import Role
 from pilar.models.enums import TenantIntegrationType
 from pilar.models.enums import TenantStatus
 from pilar.models.enums import WhatsAppStatus
+from pilar.models.idempotency import IdempotencyKey
+from pilar.models.idempotency import PlatformIdempotencyKey
 from pilar.models.integrations import TenantIntegration
 from pilar.models.login_failures import LoginFailure
 from pilar.models.numbers import ClaimedNumber
@@ -28,11 +30,13 @@ __all__ = [
     "Channel",
     "ClaimedNumber",
     "Conversation",
+    "IdempotencyKey",
     "LoginFailure",
     "NumberKind",
     "PendingDrop",
     "PhoneNumber",
     "PhoneStatus",
+    "PlatformIdempotencyKey",
     "PublicModel",
     "Role",
     "Tenant",
