@@ -3,11 +3,14 @@
 Hierarchy::
 
     PilarError
+    ├── BadRequestError            a malformed request header (400)
     ├── ValidationError            bad input (422); ``errors`` names the fields
-    │   └── InvalidSchemaNameError
+    │   ├── InvalidSchemaNameError
+    │   └── IdempotencyKeyReusedError
     ├── NotFoundError              (404)
     │   └── TenantNotFoundError
     ├── ConflictError              (409)
+    │   └── IdempotencyKeyInUseError
     ├── AuthenticationError        (401)
     ├── PermissionDeniedError      (403)
     │   └── TenantSuspendedError
@@ -33,8 +36,18 @@ class PilarError(Exception):
         self.errors = errors
 
 
+class BadRequestError(PilarError):
+    code = "bad_request"
+
+
 class ValidationError(PilarError):
     code = "validation_error"
+
+
+class IdempotencyKeyReusedError(ValidationError):
+    """An ``Idempotency-Key`` sent again with another method, path or body."""
+
+    code = "idempotency_key_reused"
 
 
 class InvalidSchemaNameError(ValidationError):
@@ -51,6 +64,12 @@ class TenantNotFoundError(NotFoundError):
 
 class ConflictError(PilarError):
     code = "conflict"
+
+
+class IdempotencyKeyInUseError(ConflictError):
+    """Another request with the same ``Idempotency-Key`` is still running."""
+
+    code = "idempotency_key_in_use"
 
 
 class PermissionDeniedError(PilarError):

@@ -15,6 +15,9 @@ from flask_sqlalchemy.session import Session as FlaskSession
 
 # Where ``pilar.tenancy`` puts the engine of the node a session's tenant is on.
 TENANT_ENGINE_KEY = "pilar.tenant_engine"
+# Set while a keyed write runs (pilar.services.idempotency): ``commit`` only
+# flushes, and the write commits at the end with its idempotency key.
+DEFER_COMMIT_KEY = "pilar.defer_commit"
 
 
 class Session(FlaskSession):
@@ -25,6 +28,14 @@ class Session(FlaskSession):
     tenant, both go to the app's engine, where the fail-closed guard refuses
     tenant tables.
     """
+
+    def commit(self) -> None:
+        deferred = self.info.get(DEFER_COMMIT_KEY)
+        if deferred is not None:
+            self.flush()
+            deferred.append(True)  # the caller meant to commit
+            return
+        super().commit()
 
     def get_bind(
         self,

@@ -10,6 +10,7 @@ from pilar.api import conversations
 from pilar.api import docs
 from pilar.api import errors
 from pilar.api import health
+from pilar.api import idempotency
 from pilar.api import integrations
 from pilar.api import me
 from pilar.api import nodes
@@ -38,6 +39,17 @@ def init_app(app: Flask) -> None:
     api.register_blueprint(whatsapp_channels.blp)
     api.register_blueprint(conversations.blp)
     api.register_blueprint(workout_plans.blp)
+    idempotency.install(
+        app,
+        api.spec,
+        tenants.blp.name,
+        users.blp.name,
+        integrations.blp.name,
+        phone_numbers.blp.name,
+        whatsapp_channels.blp.name,
+        conversations.blp.name,
+        workout_plans.blp.name,
+    )
     app.register_blueprint(docs.blp)
     tenancy.allow_any_host(app, health.blp.name, "api-docs", docs.blp.name)
     errors.init_app(app)

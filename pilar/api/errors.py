@@ -45,6 +45,7 @@ _HTTP_CODES = {
 }
 
 _STATUS_BY_ERROR: list[tuple[type[errors.PilarError], int]] = [
+    (errors.BadRequestError, 400),
     (errors.ValidationError, 422),
     (errors.AuthenticationError, 401),
     (errors.PermissionDeniedError, 403),

@@ -9,6 +9,7 @@ from flask.views import MethodView
 
 from pilar.api.blueprint import Blueprint
 from pilar.api.errors import error_responses
+from pilar.api.idempotency import platform_recorder
 from pilar.api.platform import SECURITY
 from pilar.api.platform import require_platform_admin
 from pilar.models import Tenant
@@ -29,6 +30,9 @@ blp = Blueprint(
     description="Studios (tenants): platform hosts only, with the admin token.",
 )
 blp.before_request(require_platform_admin)
+
+# What a create answers with, for its idempotency key.
+_TENANT = TenantSchema()
 
 # The platform's wording of what the tenant API's error_responses describe.
 _PLATFORM = {
@@ -71,6 +75,7 @@ class Tenants(MethodView):
             schema_name=data["schema_name"],
             owner=provisioning.OwnerSpec(**owner) if owner else None,
             node=data["node"],
+            in_transaction=platform_recorder(201, _TENANT.dump),
         )
 
 
@@ -99,4 +104,6 @@ class TenantsById(MethodView):
     @error_responses(blp, 401, 404, descriptions=_PLATFORM)
     def delete(self, tenant_id: uuid.UUID) -> None:
         """Delete a tenant: its db schema and every row of it"""
-        provisioning.drop_tenant(tenant_id)
+        provisioning.drop_tenant(
+            tenant_id, in_transaction=platform_recorder(204, _TENANT.dump)
+        )

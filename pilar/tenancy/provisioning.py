@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import uuid
+from collections.abc import Callable
 
 import psycopg
 import sqlalchemy as sa
@@ -52,6 +53,11 @@ from pilar.tenancy.names import validate_domain
 from pilar.tenancy.names import validate_schema_name
 from pilar.tenancy.names import validate_tenant_name
 
+# Called in the control plane's transaction of a create or drop, with the
+# tenant (None for a drop) and its id (None for a drop): how a caller writes
+# rows of its own atomically with it (an idempotency key).
+InTransaction = Callable[[sa.Connection, Tenant | None, uuid.UUID | None], None]
+
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _TEMPLATES_KEY = "pilar.schema_templates"
 # Enough for a handful of creates racing for one derived name: each loses at
@@ -72,6 +78,7 @@ def create_tenant(
     schema_name: str | None = None,
     owner: OwnerSpec | None = None,
     node: str | None = None,
+    in_transaction: InTransaction | None = None,
 ) -> Tenant:
     """Create a tenant: row, db schema at the newest tenant revision, owner.
 
@@ -89,7 +96,9 @@ def create_tenant(
     if owner is not None:
         _validate_owner(owner)
     node = _check_node(node) if node is not None else place()
-    tenant = _create_with_retries(name, domain, schema_name, owner, node)
+    tenant = _create_with_retries(
+        name, domain, schema_name, owner, node, in_transaction
+    )
     directory().invalidate(domain)
     return tenant
 
@@ -125,6 +134,7 @@ def _create_with_retries(
     schema_name: str | None,
     owner: OwnerSpec | None,
     node: str,
+    in_transaction: InTransaction | None,
 ) -> Tenant:
     # A create that loses a race fails on a unique index once the winner has
     # committed. A derived schema name was not asked for, so we derive again
@@ -139,10 +149,15 @@ def _create_with_retries(
         try:
             if node == DEFAULT_NODE:
                 with db.engine.connect() as conn, conn.begin():
-                    return _create_in_transaction(
+                    tenant = _create_in_transaction(
                         conn, conn, name, domain, schema_name, owner, node
                     )
-            return _create_on_node(name, domain, schema_name, owner, node)
+                    if in_transaction is not None:
+                        in_transaction(conn, tenant, tenant.id)
+                    return tenant
+            return _create_on_node(
+                name, domain, schema_name, owner, node, in_transaction
+            )
         except (IntegrityError, ProgrammingError) as error:
             # On a node of its own, the winner's schema may be committed
             # before this attempt's CREATE SCHEMA: that is a lost race too.
@@ -161,6 +176,7 @@ def _create_on_node(
     schema_name: str | None,
     owner: OwnerSpec | None,
     node: str,
+    in_transaction: InTransaction | None,
 ) -> Tenant:
     # The node's transaction stays open while the control plane commits the
     # rows, and commits last (see the module's docstring).
@@ -170,6 +186,8 @@ def _create_on_node(
             tenant = _create_in_transaction(
                 conn, node_conn, name, domain, schema_name, owner, node
             )
+            if in_transaction is not None:
+                in_transaction(conn, tenant, tenant.id)
         try:
             _crash_point("created_rows")
             node_transaction.commit()
@@ -246,7 +264,9 @@ def build_schema(conn: sa.Connection, schema_name: str) -> str:
     )
 
 
-def drop_tenant(tenant_id: uuid.UUID) -> Tenant:
+def drop_tenant(
+    tenant_id: uuid.UUID, *, in_transaction: InTransaction | None = None
+) -> Tenant:
     """Drop a tenant's db schema and every row of it; commits.
 
     Atomic on ``default``; ordered on another node (see the module's
@@ -259,6 +279,8 @@ def drop_tenant(tenant_id: uuid.UUID) -> Tenant:
         with db.engine.connect() as conn, conn.begin():
             tenant = _delete_rows(conn, conn, tenant_id)
             conn.execute(_drop_schema(tenant.schema_name))
+            if in_transaction is not None:
+                in_transaction(conn, None, None)
     else:
         with get_nodes().engine(node).connect() as node_conn, node_conn.begin():
             with db.engine.connect() as conn, conn.begin():
@@ -268,6 +290,8 @@ def drop_tenant(tenant_id: uuid.UUID) -> Tenant:
                         node=node, schema_name=tenant.schema_name
                     )
                 )
+                if in_transaction is not None:
+                    in_transaction(conn, None, None)
             _crash_point("deleted_rows")
             node_conn.execute(_drop_schema(tenant.schema_name))
         _crash_point("dropped_schema")

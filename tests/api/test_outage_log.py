@@ -55,9 +55,14 @@ def test_each_outage_logs_one_traceback_and_a_line_per_request(restartable, capl
         server.stop()
         caplog.clear()
         statuses = [
-            studio.request(method, "/api/v1/workout-plans", **kwargs).status_code
+            status
             for _ in range(10)
-            for method, kwargs in (("GET", {}), ("POST", {"json": {"plan": {}}}))
+            for status in (
+                studio.request("GET", "/api/v1/workout-plans").status_code,
+                studio.request(
+                    "POST", "/api/v1/workout-plans", json={"plan": {}}
+                ).status_code,
+            )
         ]
         assert statuses == [503] * 20, outage
         failures = _failures(caplog)
