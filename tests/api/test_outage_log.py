@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 import pytest
@@ -73,3 +74,54 @@ def test_each_outage_logs_one_traceback_and_a_line_per_request(restartable, capl
         assert len(with_traceback) == 1, [r.getMessage() for r in with_traceback]
         server.start()
         _await_recovery(studio)
+
+
+def test_retrying_every_503_with_its_key_stores_each_write_once(restartable):
+    """PostgreSQL restarted under a write load whose clients retry every 503."""
+    _app, server, studio = restartable
+    body = {"channel": "VOICE", "transcript": []}
+    conversation = studio.request("POST", "/api/v1/conversations", json=body)
+    path = f"/api/v1/conversations/{conversation.get_json()['id']}/messages"
+    token = studio.token()
+    writers, writes = 4, 40
+    statuses: list[int] = []
+
+    def write(writer: int) -> None:
+        client = studio.app.test_client()
+        for number in range(writes):
+            key = f"w{writer}-{number}"
+            deadline = time.monotonic() + 30
+            while True:
+                response = client.post(
+                    path,
+                    json={"role": "member", "text": key},
+                    base_url=f"http://{studio.tenant.domain}",
+                    headers={
+                        "Authorization": f"Bearer {token}",
+                        "Idempotency-Key": key,
+                    },
+                )
+                statuses.append(response.status_code)
+                if response.status_code != 503:
+                    break
+                assert time.monotonic() < deadline, "the database never came back"
+                time.sleep(0.05)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)
+    server.stop()
+    time.sleep(0.5)
+    server.start()
+    for thread in threads:
+        thread.join()
+    assert 500 not in statuses
+    assert 503 in statuses, "the restart fell outside the load"
+    assert set(statuses) <= {201, 409, 503}, set(statuses)
+    _await_recovery(studio)
+    shown = studio.request("GET", path.removesuffix("/messages")).get_json()
+    texts = [turn["text"] for turn in shown["transcript"]]
+    assert sorted(texts) == sorted(
+        f"w{w}-{n}" for w in range(writers) for n in range(writes)
+    )
