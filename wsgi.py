@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
-from pilar import create_app
+import sys
 
-app = create_app()
+from pilar import create_app
+from pilar.errors import ConfigurationError
+
+try:
+    app = create_app()
+except ConfigurationError as error:
+    # A setting to fix, not a bug to trace: one line, and the exit status of
+    # a usage error, for gunicorn and every `flask` command alike.
+    print(f"Error: {error}", file=sys.stderr)  # noqa: T201
+    raise SystemExit(2) from None

@@ -9,7 +9,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import click
 from flask import Flask
+
+from pilar.errors import ConfigurationError
 
 ROOT = Path(__file__).resolve().parent.parent
 # Below this, PILAR_ADMIN_TOKEN draws a warning: nothing throttles guesses of it.
@@ -43,6 +46,14 @@ DEFAULTS: dict[str, Any] = {
     # long: its tenants' requests fail at once meanwhile (pilar.tenancy.nodes).
     "NODE_RETRY_SECONDS": 1.0,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
+    # CONTRACT §11: the inbound webhooks answer 503 not_configured while unset.
+    "WHATSAPP_APP_SECRET": None,
+    "WHATSAPP_VERIFY_TOKEN": None,
+    "RETELL_API_KEY": None,
+    # Seconds a number's claim is kept in process (pilar.tenancy.numbers); it
+    # is checked against the row that holds the number at each use, so its
+    # age never misroutes a message.
+    "NUMBER_CACHE_TTL": 60.0,
     "ACCESS_TOKEN_TTL": 3600,
     # The data browser's signed session cookie is refused this many seconds
     # after sign-in: signing out cannot revoke a copy, so its life is short.
@@ -90,15 +101,40 @@ def _hosts(value: str | list[str] | tuple[str, ...]) -> frozenset[str]:
     return frozenset(host.strip().lower() for host in items if host.strip())
 
 
+_MISSING_KEY = (
+    "PILAR_SECRET_KEY must be set when FLASK_DEBUG is off "
+    "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)."
+)
+
+
 def _require_secret_key(app: Flask) -> None:
     if app.config.get("SECRET_KEY"):
         return
     if not (app.debug or app.testing):
-        raise RuntimeError(
-            "PILAR_SECRET_KEY must be set when FLASK_DEBUG is off "
-            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)."
-        )
+        if _serves_requests():
+            raise ConfigurationError(_MISSING_KEY)
+        # A command of the CLI: most sign nothing; one that does asks
+        # secret_key() and fails then, in one line.
+        app.config["SECRET_KEY"] = None
+        return
     app.config["SECRET_KEY"] = _instance_secret_key(Path(app.instance_path))
+
+
+def secret_key(config: Mapping[str, Any]) -> str | bytes:
+    """Return ``SECRET_KEY``; raises ``ConfigurationError`` where it is not set."""
+    key: str | bytes | None = config.get("SECRET_KEY")
+    if not key:
+        raise ConfigurationError(_MISSING_KEY)
+    return key
+
+
+def _serves_requests() -> bool:
+    # gunicorn (or any WSGI server) and `flask run` serve requests, which need
+    # the key; the other `flask` commands load the app only to run a command.
+    if os.environ.get("FLASK_RUN_FROM_CLI") != "true":
+        return True
+    context = click.get_current_context(silent=True)
+    return context is not None and context.command.name == "run"
 
 
 def _warn_of_a_short_admin_token(app: Flask) -> None:

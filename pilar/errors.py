@@ -17,11 +17,18 @@ Hierarchy::
     ├── TooManyRequestsError       (429); ``retry_after`` in seconds
     ├── NodeUnavailableError       the tenant's node cannot be reached (503)
     └── TenantNotBoundError        a tenant table was used with no tenant bound (500)
+
+``ConfigurationError`` stands apart: the service is set up wrong (a missing
+``PILAR_SECRET_KEY``, a malformed ``PILAR_NODES``), which no request causes.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+
+class ConfigurationError(Exception):
+    """The service's settings are wrong or missing; the message says which."""
 
 
 class PilarError(Exception):

@@ -36,6 +36,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
+from pilar.errors import ConfigurationError
+
 __all__ = [
     "SecretDecryptionError",
     "decrypt_secrets",
@@ -213,7 +215,10 @@ def _fernet() -> MultiFernet:
     fallbacks = current_app.config.get("SECRET_KEY_FALLBACKS") or []
     if isinstance(fallbacks, str | bytes):
         fallbacks = [fallbacks]
-    return _multi_fernet(current_app.config["SECRET_KEY"], *fallbacks)
+    key = current_app.config.get("SECRET_KEY")
+    if not key:  # a CLI command run without it (pilar.config)
+        raise ConfigurationError("PILAR_SECRET_KEY must be set to use stored secrets.")
+    return _multi_fernet(key, *fallbacks)
 
 
 @functools.lru_cache(maxsize=8)

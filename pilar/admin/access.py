@@ -20,6 +20,7 @@ from flask import current_app
 from flask import g
 from flask import session
 
+from pilar.config import secret_key
 from pilar.errors import AuthenticationError
 from pilar.errors import TenantNotFoundError
 from pilar.models import Role
@@ -162,5 +163,5 @@ def _load_user(identity: dict[str, str]) -> Principal | None:
 
 
 def _token_digest(token: str) -> str:
-    key = str(current_app.config["SECRET_KEY"]).encode()
+    key = str(secret_key(current_app.config)).encode()
     return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()

@@ -25,6 +25,7 @@ from itsdangerous import want_bytes
 
 from pilar.api.blueprint import Blueprint
 from pilar.api.errors import error_responses
+from pilar.config import secret_key
 from pilar.errors import AuthenticationError
 from pilar.errors import NotFoundError
 from pilar.errors import PermissionDeniedError
@@ -62,7 +63,7 @@ def _serializer() -> URLSafeTimedSerializer:
     fallbacks = current_app.config.get("SECRET_KEY_FALLBACKS") or []
     if isinstance(fallbacks, str | bytes):
         fallbacks = [fallbacks]
-    return _serializer_for(current_app.config["SECRET_KEY"], tuple(fallbacks))
+    return _serializer_for(secret_key(current_app.config), tuple(fallbacks))
 
 
 @functools.lru_cache(maxsize=8)

@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import with_appcontext
 
+from pilar.errors import ConfigurationError
+from pilar.errors import NodeUnavailableError
 from pilar.errors import PilarError
 from pilar.extensions import db
 from pilar.models import Tenant
@@ -21,8 +23,18 @@ from pilar.tenancy import runner
 from pilar.tenancy.names import normalize_host
 
 
-class _TenantsGroup(click.Group):
-    """Report a database that is unavailable in one line, for every subcommand."""
+class SetupError(click.ClickException):
+    """A configuration error or a database out of reach: exit status 2, one line."""
+
+    exit_code = 2
+
+
+class CommandGroup(click.Group):
+    """Report a database out of reach or a setting missing in one line (status 2).
+
+    A command that ran and failed exits with 1; one that could not run for
+    its setup, with 2, as a usage error does.
+    """
 
     # Any: click types a command's result as Any.
     def invoke(self, ctx: click.Context) -> Any:
@@ -31,14 +43,16 @@ class _TenantsGroup(click.Group):
         except sa.exc.OperationalError as err:
             # libpq's first line names the host, port and reason, never the password.
             reason = str(err.orig or err).splitlines()[0]
-            raise click.ClickException(
-                f"The database is unavailable ({reason})."
-            ) from err
+            raise SetupError(f"The database is unavailable ({reason}).") from err
+        except NodeUnavailableError as err:
+            raise SetupError(f"Node {err.node!r} is unavailable.") from err
+        except ConfigurationError as err:
+            raise SetupError(str(err)) from err
 
 
 @click.group(
     "tenants",
-    cls=_TenantsGroup,
+    cls=CommandGroup,
     help="Create, list, migrate, check and drop tenants.",
 )
 def group() -> None:

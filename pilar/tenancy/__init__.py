@@ -20,6 +20,7 @@ from flask import current_app
 from flask import g
 from flask import request
 
+from pilar.errors import ConfigurationError
 from pilar.errors import TenantNotBoundError
 from pilar.errors import TenantNotFoundError
 from pilar.extensions import db
@@ -69,7 +70,7 @@ def init_app(app: Flask) -> None:
             config["PLACEMENT_NODES"],
         )
     except ValueError as error:
-        raise RuntimeError(str(error)) from None
+        raise ConfigurationError(str(error)) from None
     app.extensions[_NODES_KEY] = node_engines.Nodes(
         node_config,
         engine,

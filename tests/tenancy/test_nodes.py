@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from pilar.errors import ConfigurationError
 from pilar.extensions import db
 from pilar.models import Tenant
 from pilar.models import WorkoutPlan
@@ -184,7 +185,7 @@ def test_a_bad_nodes_setting_is_refused_at_start(setting, placement, message):
 
 
 def test_a_bad_nodes_setting_stops_the_app_without_showing_a_url(database_url):
-    with pytest.raises(RuntimeError, match="not a node name") as raised:
+    with pytest.raises(ConfigurationError, match="not a node name") as raised:
         make_app(database_url, NODES="Bad=postgresql://secret:pw@db/x")
     assert "pw" not in str(raised.value)
 
