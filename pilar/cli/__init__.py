@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from pilar import models
+from pilar.cli import nodes
 from pilar.cli import tenants
 from pilar.extensions import db
 from pilar.tenancy import tenant_scope
@@ -15,6 +16,7 @@ from pilar.tenancy import tenant_scope
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(tenants.group)
+    app.cli.add_command(nodes.group)
     app.shell_context_processor(_shell_context)
 
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import sys
 import uuid
-from typing import Any
 
 import click
 import sqlalchemy as sa
 from flask import current_app
 from flask.cli import with_appcontext
 
-from pilar.errors import ConfigurationError
-from pilar.errors import NodeUnavailableError
+from pilar.cli.groups import CommandGroup
+from pilar.cli.tables import echo_table
 from pilar.errors import PilarError
 from pilar.extensions import db
 from pilar.models import Tenant
@@ -21,33 +20,6 @@ from pilar.tenancy import migrations
 from pilar.tenancy import provisioning
 from pilar.tenancy import runner
 from pilar.tenancy.names import normalize_host
-
-
-class SetupError(click.ClickException):
-    """A configuration error or a database out of reach: exit status 2, one line."""
-
-    exit_code = 2
-
-
-class CommandGroup(click.Group):
-    """Report a database out of reach or a setting missing in one line (status 2).
-
-    A command that ran and failed exits with 1; one that could not run for
-    its setup, with 2, as a usage error does.
-    """
-
-    # Any: click types a command's result as Any.
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except sa.exc.OperationalError as err:
-            # libpq's first line names the host, port and reason, never the password.
-            reason = str(err.orig or err).splitlines()[0]
-            raise SetupError(f"The database is unavailable ({reason}).") from err
-        except NodeUnavailableError as err:
-            raise SetupError(f"Node {err.node!r} is unavailable.") from err
-        except ConfigurationError as err:
-            raise SetupError(str(err)) from err
 
 
 @click.group(
@@ -111,21 +83,19 @@ def create(
 @group.command("list")
 @with_appcontext
 def list_() -> None:
-    """Show every tenant: domain, db schema, status and revision."""
+    """Show every tenant: domain, db schema, status, revision and node."""
     rows = db.session.execute(
         sa.select(
-            Tenant.domain, Tenant.schema_name, Tenant.status, Tenant.schema_revision
+            Tenant.domain,
+            Tenant.schema_name,
+            Tenant.status,
+            Tenant.schema_revision,
+            Tenant.node,
         ).order_by(Tenant.domain)
     ).all()
-    table = [("DOMAIN", "SCHEMA", "STATUS", "REVISION")]
-    table += [(d, s, st.value, r or "-") for d, s, st, r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(4)]
-    for row in table:
-        click.echo(
-            "  ".join(
-                cell.ljust(width) for cell, width in zip(row, widths, strict=True)
-            ).rstrip()
-        )
+    table = [("DOMAIN", "SCHEMA", "STATUS", "REVISION", "NODE")]
+    table += [(d, s, st.value, r or "-", n) for d, s, st, r, n in rows]
+    echo_table(table)
 
 
 @group.command("migrate")

@@ -1,4 +1,4 @@
-"""Every `flask tenants` command as a newcomer runs it.
+"""Every `flask tenants` and `flask nodes` command as a newcomer runs it.
 
 Each runs in a subprocess with a bare environment: no PILAR_SECRET_KEY, no
 FLASK_DEBUG, only the database. A command that signs nothing needs no key;
@@ -65,6 +65,7 @@ def test_every_command_runs_without_a_secret_key(bare_database, tmp_path):
         ("tenants", "migrate"),
         ("tenants", "doctor"),
         ("tenants", "revision", "--help"),
+        ("nodes", "list"),
         ("tenants", "drop", domain, "--yes"),
     ]
     for step in steps:
@@ -84,6 +85,7 @@ def test_every_command_runs_without_a_secret_key(bare_database, tmp_path):
         ("tenants", "migrate"),
         ("tenants", "doctor"),
         ("tenants", "drop", "x.example.com", "--yes"),
+        ("nodes", "list"),
     ],
 )
 def test_a_database_out_of_reach_is_one_line_and_status_2(command, tmp_path):

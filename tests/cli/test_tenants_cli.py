@@ -56,10 +56,11 @@ def test_create_list_and_drop(app, runner):
         "SCHEMA",
         "STATUS",
         "REVISION",
+        "NODE",
     ]
     line = next(line for line in listed.output.splitlines() if line.startswith(domain))
     assert line.split()[1:3] == [tenant.schema_name, "ACTIVE"]
-    assert line.split()[3] == tenant.schema_revision
+    assert line.split()[3:] == [tenant.schema_revision, "default"]
     dropped = runner.invoke(args=["tenants", "drop", domain, "--yes"])
     assert dropped.exit_code == 0, dropped.output
     assert _tenant(app, domain) is None

@@ -1,0 +1,38 @@
+"""Click groups whose commands report a broken setup in one line, exit status 2."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import sqlalchemy as sa
+
+from pilar.errors import ConfigurationError
+from pilar.errors import NodeUnavailableError
+
+
+class SetupError(click.ClickException):
+    """A configuration error or a database out of reach: exit status 2, one line."""
+
+    exit_code = 2
+
+
+class CommandGroup(click.Group):
+    """Report a database out of reach or a setting missing in one line (status 2).
+
+    A command that ran and failed exits with 1; one that could not run for
+    its setup, with 2, as a usage error does.
+    """
+
+    # Any: click types a command's result as Any.
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except sa.exc.OperationalError as err:
+            # libpq's first line names the host, port and reason, never the password.
+            reason = str(err.orig or err).splitlines()[0]
+            raise SetupError(f"The database is unavailable ({reason}).") from err
+        except NodeUnavailableError as err:
+            raise SetupError(f"Node {err.node!r} is unavailable.") from err
+        except ConfigurationError as err:
+            raise SetupError(str(err)) from err
