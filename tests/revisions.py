@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 SHIPPED = Path(__file__).resolve().parents[1] / "tenant_migrations"
-BASE_REVISION = "8c3e51a0d7f2"
+BASE_REVISION = "8c4e3500dae5"
 
 
 def copy_with_revisions(target: Path, bodies: list[str], *, header: str = "") -> Path:

@@ -17,6 +17,7 @@ from pilar.api import nodes
 from pilar.api import phone_numbers
 from pilar.api import tenants
 from pilar.api import users
+from pilar.api import webhooks
 from pilar.api import whatsapp_channels
 from pilar.api import workout_plans
 from pilar.api.errors import Api
@@ -39,6 +40,7 @@ def init_app(app: Flask) -> None:
     api.register_blueprint(whatsapp_channels.blp)
     api.register_blueprint(conversations.blp)
     api.register_blueprint(workout_plans.blp)
+    api.register_blueprint(webhooks.blp)
     idempotency.install(
         app,
         api.spec,
@@ -52,4 +54,7 @@ def init_app(app: Flask) -> None:
     )
     app.register_blueprint(docs.blp)
     tenancy.allow_any_host(app, health.blp.name, "api-docs", docs.blp.name)
+    # Routed by number, not by host: no tenant is resolved for them, and
+    # they refuse any host but a platform one themselves.
+    tenancy.allow_any_host(app, webhooks.blp.name)
     errors.init_app(app)

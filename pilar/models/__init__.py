@@ -14,6 +14,7 @@ from pilar.models.enums import TenantStatus
 from pilar.models.enums import WhatsAppStatus
 from pilar.models.idempotency import IdempotencyKey
 from pilar.models.idempotency import PlatformIdempotencyKey
+from pilar.models.inbound import InboundEvent
 from pilar.models.integrations import TenantIntegration
 from pilar.models.login_failures import LoginFailure
 from pilar.models.numbers import ClaimedNumber
@@ -31,6 +32,7 @@ __all__ = [
     "ClaimedNumber",
     "Conversation",
     "IdempotencyKey",
+    "InboundEvent",
     "LoginFailure",
     "NumberKind",
     "PendingDrop",
