@@ -14,6 +14,7 @@ from pilar.cli.groups import CommandGroup
 from pilar.cli.tables import echo_table
 from pilar.errors import PilarError
 from pilar.extensions import db
+from pilar.models import DEFAULT_NODE
 from pilar.models import Tenant
 from pilar.tenancy import doctor as checks
 from pilar.tenancy import migrations
@@ -107,11 +108,18 @@ def list_() -> None:
     help="Only this tenant (repeatable).",
 )
 @click.option(
+    "--node",
+    "nodes",
+    multiple=True,
+    metavar="NAME",
+    help="Only the tenants of this node (repeatable).",
+)
+@click.option(
     "--jobs",
     default=1,
     show_default=True,
     type=click.IntRange(1, 64),
-    help="Tenants migrated at once.",
+    help="Tenants migrated at once on each node.",
 )
 @click.option(
     "--revision", default="head", show_default=True, help="Revision to upgrade to."
@@ -123,16 +131,31 @@ def list_() -> None:
     help="Migrate this many tenants first; stop if any of them fails.",
 )
 @with_appcontext
-def migrate(domains: tuple[str, ...], jobs: int, revision: str, canary: int) -> None:
-    """Upgrade tenant db schemas, each in its own transaction.
+def migrate(
+    domains: tuple[str, ...],
+    nodes: tuple[str, ...],
+    jobs: int,
+    revision: str,
+    canary: int,
+) -> None:
+    """Upgrade tenant db schemas on every node, each in its own transaction.
 
-    An interrupted run is simply run again: it finishes the rest.
+    Nodes run at once. An interrupted run is simply run again: it finishes
+    the rest.
     """
-    location = current_app.config["TENANT_MIGRATIONS_DIR"]
+    if unknown := runner.unknown_nodes(nodes):
+        raise click.BadParameter(
+            f"No node is named {', '.join(unknown)}.", param_hint="--node"
+        )
+    settings = runner.run_settings(jobs=jobs)
     with db.engine.connect() as conn:
         try:
             plan = runner.plan_run(
-                conn, location, [normalize_host(d) for d in domains], revision
+                conn,
+                settings.location,
+                [normalize_host(d) for d in domains],
+                revision,
+                nodes=nodes,
             )
         except ValueError as err:
             raise click.BadParameter(str(err), param_hint="--revision") from None
@@ -142,23 +165,33 @@ def migrate(domains: tuple[str, ...], jobs: int, revision: str, canary: int) -> 
             param_hint="--tenant",
         )
     outcomes = []
-    url = db.engine.url.render_as_string(hide_password=False)
-    lock_timeout = current_app.config["TENANT_MIGRATION_LOCK_TIMEOUT"]
     with click.progressbar(
         length=len(plan.pending),
         label="Migrating tenants",
         file=sys.stderr,
     ) as bar:
-        for outcome in runner.run_plan(
-            url, location, plan, jobs=jobs, lock_timeout=lock_timeout, canary=canary
-        ):
+        for outcome in runner.run_plan(settings, plan, canary=canary):
             outcomes.append(outcome)
             bar.update(1)
+    _report_run(plan, outcomes)
+
+
+def _report_run(plan: runner.Plan, outcomes: list[runner.Outcome]) -> None:
     failed = [o for o in outcomes if not o.ok]
     click.echo(
         f"Target {plan.destination}: {len(outcomes) - len(failed)} migrated, "
         f"{len(plan.up_to_date)} already there, {len(failed)} failed."
     )
+    nodes = sorted({t.node for t in plan.pending + plan.up_to_date})
+    if nodes != [DEFAULT_NODE]:
+        for node in nodes:
+            done = [o for o in outcomes if o.node == node]
+            node_failed = sum(not o.ok for o in done)
+            there = sum(t.node == node for t in plan.up_to_date)
+            click.echo(
+                f"  node {node}: {len(done) - node_failed} migrated, "
+                f"{there} already there, {node_failed} failed"
+            )
     if len(outcomes) < len(plan.pending):
         click.echo(
             f"A canary tenant failed: the other {len(plan.pending) - len(outcomes)} "
@@ -167,11 +200,11 @@ def migrate(domains: tuple[str, ...], jobs: int, revision: str, canary: int) -> 
     for outcome in failed:
         stays_at = outcome.before or "none"
         click.echo(
-            f"FAILED {outcome.domain} ({outcome.schema_name}, stays at {stays_at}): "
-            f"{outcome.error}"
+            f"FAILED {outcome.domain} ({outcome.schema_name} on node {outcome.node}, "
+            f"stays at {stays_at}): {outcome.error}"
         )
     if failed:
-        raise SystemExit(1)
+        raise click.exceptions.Exit(1)
 
 
 @group.command("revision")

@@ -1,96 +1,113 @@
-"""Migration runs over many tenants: a plan, a transaction per tenant, parallel jobs.
+"""Migration runs over many tenants on every node: a plan, a transaction per tenant.
 
-A run reads every tenant's revision from ``public.tenants`` in one query and
-skips those at the destination. Each other tenant is upgraded in its own
-transaction, under its advisory lock and ``lock_timeout``, by sending the
-revisions' SQL rendered once for the run (``pilar.tenancy.upgrades``); jobs
-are then threads, since the work is the server's. A run that needs Alembic
-itself (a revision that cannot be rendered) uses processes for its jobs:
-Alembic's proxies are process-wide. Every tenant commits on its own, so an
-interrupted run is simply run again and finishes the rest.
+A run reads every tenant's revision and node from ``public.tenants`` in one
+query and skips those at the destination. Each other tenant is upgraded in its
+own transaction on its node, under its advisory lock and ``lock_timeout``
+(``pilar.tenancy.tenant_upgrade``), by sending the revisions' SQL rendered
+once for the run and for every node (``pilar.tenancy.upgrades``). Nodes run at
+once, each with at most ``jobs`` tenants in progress; jobs are threads, since
+the work is the servers'. A run that needs Alembic itself (a revision that
+cannot be rendered) uses processes for its jobs: Alembic's proxies are
+process-wide. A node that cannot be reached fails its own tenants at once,
+and the others go on. Every tenant commits on its own, so an interrupted run
+is simply run again and finishes the rest.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import multiprocessing
-from collections.abc import Callable
+import threading
 from collections.abc import Iterable
 from collections.abc import Iterator
+from collections.abc import Mapping
+from concurrent.futures import Executor
 from concurrent.futures import Future
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import as_completed
+from contextlib import ExitStack
 
 import sqlalchemy as sa
 from alembic.util import CommandError
+from flask import current_app
 
+from pilar.config import psycopg_url
+from pilar.models import DEFAULT_NODE
 from pilar.models import Tenant
+from pilar.tenancy import get_nodes
 from pilar.tenancy import scope
-from pilar.tenancy.migrations import lock_tenant
-from pilar.tenancy.migrations import record_revision
 from pilar.tenancy.migrations import script_directory
-from pilar.tenancy.migrations import upgrade_schema
-from pilar.tenancy.scope import bind_connection
+from pilar.tenancy.tenant_upgrade import Outcome
+from pilar.tenancy.tenant_upgrade import TenantTarget
+from pilar.tenancy.tenant_upgrade import failed
+from pilar.tenancy.tenant_upgrade import migrate_tenant
 from pilar.tenancy.upgrades import Upgrades
 
-_VERSION = sa.table("alembic_version", sa.column("version_num"))
-# Built once: thousands of tenants run it, and it needs no compiling after the
-# first. alembic_version is found through the bound search_path.
-_MOVED = (
-    sa.update(_VERSION)
-    .where(_VERSION.c.version_num == sa.bindparam("from_revision"))
-    .values(version_num=sa.bindparam("to_revision"))
-    .returning(_VERSION.c.version_num)
-    .cte("moved")
-)
-_STAMP = (
-    sa.update(Tenant)
-    .where(
-        Tenant.schema_name == sa.bindparam("tenant_schema"),
-        sa.select(_MOVED.c.version_num).exists(),
-    )
-    .values(schema_revision=sa.bindparam("to_revision"))
-    .returning(Tenant.schema_name)
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class TenantTarget:
-    domain: str
-    schema_name: str
-    revision: str | None
-
-
-@dataclasses.dataclass(frozen=True)
-class Outcome:
-    domain: str
-    schema_name: str
-    before: str | None
-    after: str | None
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
+__all__ = [
+    "Outcome",
+    "Plan",
+    "RunSettings",
+    "TenantTarget",
+    "plan_run",
+    "run_plan",
+    "run_settings",
+    "unknown_nodes",
+]
 
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
+    """The tenants a run upgrades to ``destination``, and those it skips."""
+
     destination: str
     pending: list[TenantTarget]
     up_to_date: list[TenantTarget]
     unknown_domains: list[str]
 
 
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """How a run reaches its nodes and how hard it works each one."""
+
+    # Node name → libpq or SQLAlchemy URL; ``default`` is the control plane.
+    urls: Mapping[str, str]
+    location: str
+    jobs: int
+    lock_timeout: str
+    connect_timeout: int = 2
+
+
+def run_settings(*, jobs: int) -> RunSettings:
+    """Return the current app's settings for a run with ``jobs`` per node."""
+    config = current_app.config
+    return RunSettings(
+        urls=dict(get_nodes().config.urls),
+        location=config["TENANT_MIGRATIONS_DIR"],
+        jobs=jobs,
+        lock_timeout=config["TENANT_MIGRATION_LOCK_TIMEOUT"],
+        connect_timeout=config["DB_CONNECT_TIMEOUT"],
+    )
+
+
+def unknown_nodes(names: Iterable[str]) -> list[str]:
+    """Return those of ``names`` that are not configured nodes, sorted."""
+    return sorted(set(names) - set(get_nodes().config.urls))
+
+
 def plan_run(
-    conn: sa.Connection, location: str, domains: Iterable[str], revision: str
+    conn: sa.Connection,
+    location: str,
+    domains: Iterable[str],
+    revision: str,
+    *,
+    nodes: Iterable[str] = (),
 ) -> Plan:
     """Resolve ``revision`` and split the tenants into pending and up to date.
 
-    One query over all tenants: the revision recorded in ``public.tenants``
-    tells which are at the destination already.
+    One query over all tenants (of ``nodes`` only, if any are named): the
+    revision recorded in ``public.tenants`` tells which are at the
+    destination already.
     """
     script = script_directory(location)
     try:
@@ -101,9 +118,13 @@ def plan_run(
         raise ValueError(f"Revision {revision!r} does not exist.")
     destination = found.revision
     wanted = sorted(set(domains))
-    statement = sa.select(Tenant.domain, Tenant.schema_name, Tenant.schema_revision)
+    statement = sa.select(
+        Tenant.domain, Tenant.schema_name, Tenant.schema_revision, Tenant.node
+    )
     if wanted:
         statement = statement.where(Tenant.domain.in_(wanted))
+    if chosen := sorted(set(nodes)):
+        statement = statement.where(Tenant.node.in_(chosen))
     targets = [
         TenantTarget(*row) for row in conn.execute(statement.order_by(Tenant.domain))
     ]
@@ -116,111 +137,8 @@ def plan_run(
     )
 
 
-def migrate_tenant(
-    engine: sa.Engine,
-    location: str,
-    target: TenantTarget,
-    destination: str,
-    lock_timeout: str,
-    *,
-    upgrades: Upgrades | None = None,
-) -> Outcome:
-    """Upgrade one tenant in its own transaction; never raises.
-
-    A failure rolls the tenant back to where it was and is reported in the
-    outcome, so a run goes on with the other tenants. ``upgrades`` carries
-    the run's rendered SQL; without it, this call renders its own.
-    """
-    if upgrades is None:
-        upgrades = Upgrades(location, destination, engine.dialect)
-    before = target.revision
-    after: str | None = upgrades.destination
-    try:
-        with engine.connect() as conn, conn.begin():
-            lock_tenant(conn, target.schema_name, lock_timeout=lock_timeout)
-            bind_connection(conn, target.schema_name)
-            if not _upgrade_as_planned(conn, target, upgrades):
-                before = _read_revision(conn)
-                after = _upgrade(conn, target.schema_name, upgrades, before)
-    # A revision script can raise anything; the tenant's transaction is rolled
-    # back and the error reported, which is the point of this function.
-    except Exception as err:
-        message = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        return Outcome(
-            target.domain,
-            target.schema_name,
-            before,
-            before,
-            f"{type(err).__name__}: {message}",
-        )
-    return Outcome(target.domain, target.schema_name, before, after)
-
-
-def _upgrade_as_planned(
-    conn: sa.Connection, target: TenantTarget, upgrades: Upgrades
-) -> bool:
-    """Upgrade in two round trips when the tenant is where the plan says.
-
-    Moves both stamps first, in one statement that only matches if the db
-    schema is at the planned revision, then sends the rendered SQL. Returns
-    ``False``, having changed nothing, when that does not apply.
-    """
-    sql = upgrades.rendered_sql(target.revision)
-    if sql is None:
-        return False
-    stamped = conn.execute(
-        _STAMP,
-        {
-            "from_revision": target.revision,
-            "to_revision": upgrades.destination,
-            "tenant_schema": target.schema_name,
-        },
-    ).scalar()
-    if stamped is None:
-        return False
-    if sql.strip():
-        conn.exec_driver_sql(sql)
-    return True
-
-
-def _read_revision(conn: sa.Connection) -> str | None:
-    # None also when a db schema has several heads: Alembic sorts those out.
-    revisions = conn.scalars(sa.select(_VERSION.c.version_num)).all()
-    return revisions[0] if len(revisions) == 1 else None
-
-
-def _upgrade(
-    conn: sa.Connection, schema_name: str, upgrades: Upgrades, before: str | None
-) -> str | None:
-    if before is None:
-        return upgrade_schema(
-            conn, schema_name, upgrades.location, upgrades.destination
-        )
-    current = before
-    for segment in upgrades.path(before):
-        if segment.sql is None:
-            upgrade_schema(conn, schema_name, upgrades.location, segment.revision)
-        else:
-            if segment.sql.strip():
-                conn.exec_driver_sql(segment.sql)
-            conn.execute(
-                sa.update(_VERSION)
-                .where(_VERSION.c.version_num == current)
-                .values(version_num=segment.revision)
-            )
-        current = segment.revision
-    record_revision(conn, schema_name, current)
-    return current
-
-
 def run_plan(
-    url: str,
-    location: str,
-    plan: Plan,
-    *,
-    jobs: int,
-    lock_timeout: str,
-    canary: int = 0,
+    settings: RunSettings, plan: Plan, *, canary: int = 0
 ) -> Iterator[Outcome]:
     """Migrate the plan's pending tenants; yield outcomes as they end.
 
@@ -229,63 +147,88 @@ def run_plan(
     """
     first, rest = plan.pending[:canary], plan.pending[canary:]
     if first:
-        failed = False
-        for outcome in run(
-            url, location, first, plan.destination, jobs=jobs, lock_timeout=lock_timeout
-        ):
-            failed = failed or not outcome.ok
+        failures = False
+        for outcome in _run(settings, first, plan.destination):
+            failures = failures or not outcome.ok
             yield outcome
-        if failed:
+        if failures:
             return
-    yield from run(
-        url, location, rest, plan.destination, jobs=jobs, lock_timeout=lock_timeout
-    )
+    yield from _run(settings, rest, plan.destination)
 
 
-def run(
-    url: str,
-    location: str,
-    targets: list[TenantTarget],
-    destination: str,
-    *,
-    jobs: int,
-    lock_timeout: str,
+def _run(
+    settings: RunSettings, targets: list[TenantTarget], destination: str
 ) -> Iterator[Outcome]:
-    """Migrate ``targets`` on ``jobs`` connections; yield outcomes as they end."""
     if not targets:
         return
-    engine = _engine(url, jobs)
+    by_node: dict[str, list[TenantTarget]] = {}
+    for target in targets:
+        by_node.setdefault(target.node, []).append(target)
+    missing = sorted(set(by_node) - set(settings.urls))
+    for node in missing:
+        for target in by_node.pop(node):
+            yield failed(target, f"node {node!r} is not configured in PILAR_NODES")
+    if not by_node:
+        return
+    # The control plane records every node's revisions; each node's jobs may
+    # be recording at once.
+    control = _engine(settings, DEFAULT_NODE, settings.jobs * len(by_node))
     try:
-        with engine.connect():
-            pass  # the SQL is rendered for the server's version
-        upgrades = Upgrades(location, destination, engine.dialect)
-        is_rendered = upgrades.is_rendered(target.revision for target in targets)
-        if jobs > 1 and len(targets) > 1 and not is_rendered:
-            yield from _run_in_processes(url, upgrades, targets, jobs, lock_timeout)
+        with control.connect():
+            pass  # the SQL is rendered for the control plane's server version
+        upgrades = Upgrades(settings.location, destination, control.dialect)
+        rendered = upgrades.is_rendered(target.revision for target in targets)
+        if settings.jobs == 1 and len(by_node) == 1 and DEFAULT_NODE in by_node:
+            only = _NodeRun(DEFAULT_NODE, control, None, upgrades, settings)
+            yield from map(only.migrate, by_node[DEFAULT_NODE])
+        elif rendered or settings.jobs == 1:
+            yield from _in_threads(settings, by_node, control, upgrades)
         else:
-            migrate = functools.partial(
-                migrate_tenant,
-                engine,
-                location,
-                destination=destination,
-                lock_timeout=lock_timeout,
-                upgrades=upgrades,
-            )
-            if jobs > 1 and len(targets) > 1:
-                with ThreadPoolExecutor(max_workers=jobs) as pool:
-                    yield from _gather(
-                        targets, lambda target: pool.submit(migrate, target)
-                    )
-            else:
-                yield from map(migrate, targets)
+            yield from _in_processes(settings, by_node, destination)
     finally:
-        engine.dispose()
+        control.dispose()
 
 
-def _gather(
-    targets: list[TenantTarget], submit: Callable[[TenantTarget], Future[Outcome]]
+def _in_threads(
+    settings: RunSettings,
+    by_node: Mapping[str, list[TenantTarget]],
+    control: sa.Engine,
+    upgrades: Upgrades,
 ) -> Iterator[Outcome]:
-    futures = [submit(target) for target in targets]
+    with ExitStack() as stack:
+        futures: list[Future[Outcome]] = []
+        for node, targets in by_node.items():
+            if node == DEFAULT_NODE:
+                run = _NodeRun(node, control, None, upgrades, settings)
+            else:
+                engine = _engine(settings, node, settings.jobs)
+                stack.callback(engine.dispose)
+                run = _NodeRun(node, engine, control, upgrades, settings)
+            pool = stack.enter_context(ThreadPoolExecutor(max_workers=settings.jobs))
+            futures += [pool.submit(run.migrate, target) for target in targets]
+        yield from _gather(futures)
+
+
+def _in_processes(
+    settings: RunSettings, by_node: Mapping[str, list[TenantTarget]], destination: str
+) -> Iterator[Outcome]:
+    context = multiprocessing.get_context("spawn")
+    with ExitStack() as stack:
+        futures: list[Future[Outcome]] = []
+        for node, targets in by_node.items():
+            pool: Executor = stack.enter_context(
+                ProcessPoolExecutor(
+                    max_workers=min(settings.jobs, len(targets)),
+                    mp_context=context,
+                    initializer=_init_worker,
+                    initargs=(settings, node, destination),
+                )
+            )
+            futures += [pool.submit(_migrate_in_worker, target) for target in targets]
+        yield from _gather(futures)
+
+
+def _gather(futures: list[Future[Outcome]]) -> Iterator[Outcome]:
     try:
         for future in as_completed(futures):
             yield future.result()
@@ -296,60 +239,73 @@ def _gather(
             future.cancel()
 
 
-def _run_in_processes(
-    url: str,
-    upgrades: Upgrades,
-    targets: list[TenantTarget],
-    jobs: int,
-    lock_timeout: str,
-) -> Iterator[Outcome]:
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=jobs,
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(url, upgrades.location, upgrades.destination),
-    ) as pool:
-        yield from _gather(
-            targets,
-            lambda target: pool.submit(_migrate_in_worker, target, lock_timeout),
-        )
+class _NodeRun:
+    """Migrates the tenants of one node; after a failed connection, fails the rest."""
+
+    def __init__(
+        self,
+        node: str,
+        engine: sa.Engine,
+        control: sa.Engine | None,
+        upgrades: Upgrades,
+        settings: RunSettings,
+    ) -> None:
+        self.node = node
+        self._engine = engine
+        self._control = control
+        self._upgrades = upgrades
+        self._lock_timeout = settings.lock_timeout
+        self._unreachable: str | None = None
+        self._lock = threading.Lock()
+
+    def migrate(self, target: TenantTarget) -> Outcome:
+        if self._unreachable is not None:
+            return failed(target, self._unreachable)
+        try:
+            conn = self._engine.connect()
+        except sa.exc.OperationalError as err:
+            reason = str(err.orig or err).strip().splitlines()[0]
+            with self._lock:
+                self._unreachable = self._unreachable or (
+                    f"node {self.node!r} cannot be reached ({reason})"
+                )
+            return failed(target, self._unreachable)
+        with conn:
+            return migrate_tenant(
+                conn,
+                target,
+                self._upgrades,
+                self._lock_timeout,
+                control=self._control,
+            )
 
 
-def _engine(url: str, size: int) -> sa.Engine:
+def _engine(settings: RunSettings, node: str, size: int) -> sa.Engine:
     engine = sa.create_engine(
-        url,
+        psycopg_url(settings.urls[node]),
         pool_size=size,
         max_overflow=0,
         execution_options=scope.engine_execution_options(),
-        connect_args={"prepare_threshold": None},
+        connect_args={
+            "prepare_threshold": None,
+            "connect_timeout": settings.connect_timeout,
+        },
     )
     scope.install(engine)
     return engine
 
 
-@dataclasses.dataclass(frozen=True)
-class _Worker:
-    engine: sa.Engine
-    upgrades: Upgrades
+_worker: _NodeRun | None = None
 
 
-_worker: _Worker | None = None
+def _init_worker(settings: RunSettings, node: str, destination: str) -> None:
+    global _worker  # one engine (two off default) and one rendering per process
+    engine = _engine(settings, node, 1)
+    control = None if node == DEFAULT_NODE else _engine(settings, DEFAULT_NODE, 1)
+    upgrades = Upgrades(settings.location, destination, engine.dialect)
+    _worker = _NodeRun(node, engine, control, upgrades, settings)
 
 
-def _init_worker(url: str, location: str, destination: str) -> None:
-    global _worker  # one engine and one rendering per worker process
-    engine = _engine(url, 1)
-    _worker = _Worker(engine, Upgrades(location, destination, engine.dialect))
-
-
-def _migrate_in_worker(target: TenantTarget, lock_timeout: str) -> Outcome:
+def _migrate_in_worker(target: TenantTarget) -> Outcome:
     assert _worker is not None  # noqa: S101  # set by the initializer
-    return migrate_tenant(
-        _worker.engine,
-        _worker.upgrades.location,
-        target,
-        _worker.upgrades.destination,
-        lock_timeout,
-        upgrades=_worker.upgrades,
-    )
+    return _worker.migrate(target)

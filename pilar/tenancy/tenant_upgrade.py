@@ -1,0 +1,184 @@
+"""One tenant's upgrade, in its own transaction on its node; never raises.
+
+On the node ``default`` the db schema and ``public.tenants`` are in one
+database: both stamps move in the tenant's transaction. On another node they
+are not: the schema is upgraded in the node's transaction, and once that has
+committed the control plane records the new revision. A crash between the
+two commits leaves the control plane behind the schema: the next run finds
+the tenant pending, reads the revision from the schema itself, has nothing
+to upgrade and records it (``doctor --fix`` does the same).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import sqlalchemy as sa
+
+from pilar.models import Tenant
+from pilar.tenancy.migrations import lock_tenant
+from pilar.tenancy.migrations import record_revision
+from pilar.tenancy.migrations import upgrade_schema
+from pilar.tenancy.scope import bind_connection
+from pilar.tenancy.upgrades import Upgrades
+
+_VERSION = sa.table("alembic_version", sa.column("version_num"))
+# Built once: thousands of tenants run them, and they need no compiling after
+# the first. alembic_version is found through the bound search_path.
+_MOVE_VERSION = (
+    sa.update(_VERSION)
+    .where(_VERSION.c.version_num == sa.bindparam("from_revision"))
+    .values(version_num=sa.bindparam("to_revision"))
+    .returning(_VERSION.c.version_num)
+)
+_MOVED = _MOVE_VERSION.cte("moved")
+# Both stamps in one statement, where the control plane is the node.
+_STAMP = (
+    sa.update(Tenant)
+    .where(
+        Tenant.schema_name == sa.bindparam("tenant_schema"),
+        sa.select(_MOVED.c.version_num).exists(),
+    )
+    .values(schema_revision=sa.bindparam("to_revision"))
+    .returning(Tenant.schema_name)
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class TenantTarget:
+    """A tenant to migrate, as the plan read it from ``public.tenants``."""
+
+    domain: str
+    schema_name: str
+    revision: str | None
+    node: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What became of one tenant: its revision before and after, or the error."""
+
+    domain: str
+    schema_name: str
+    node: str
+    before: str | None
+    after: str | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def failed(target: TenantTarget, error: str) -> Outcome:
+    """Return the outcome of ``target`` left at its revision by ``error``."""
+    return Outcome(
+        target.domain,
+        target.schema_name,
+        target.node,
+        target.revision,
+        target.revision,
+        error,
+    )
+
+
+def migrate_tenant(
+    conn: sa.Connection,
+    target: TenantTarget,
+    upgrades: Upgrades,
+    lock_timeout: str,
+    *,
+    control: sa.Engine | None = None,
+) -> Outcome:
+    """Upgrade one tenant on ``conn`` (its node) in its own transaction.
+
+    ``control`` is the control plane's engine when it is another database
+    than ``conn``'s. A failure rolls the tenant back to where it was and is
+    reported in the outcome, so a run goes on with the other tenants.
+    """
+    before = target.revision
+    try:
+        with conn.begin():
+            lock_tenant(conn, target.schema_name, lock_timeout=lock_timeout)
+            bind_connection(conn, target.schema_name)
+            after: str | None = upgrades.destination
+            if not _upgrade_as_planned(conn, target, upgrades, stamp=control is None):
+                before = _read_revision(conn)
+                after = _upgrade(conn, target.schema_name, upgrades, before)
+                if control is None:
+                    record_revision(conn, target.schema_name, after)
+        if control is not None:
+            with control.begin() as control_conn:
+                record_revision(control_conn, target.schema_name, after)
+    # A revision script can raise anything; the tenant's transaction is rolled
+    # back and the error reported, which is the point of this function.
+    except Exception as err:
+        message = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        return Outcome(
+            target.domain,
+            target.schema_name,
+            target.node,
+            before,
+            before,
+            f"{type(err).__name__}: {message}",
+        )
+    return Outcome(target.domain, target.schema_name, target.node, before, after)
+
+
+def _upgrade_as_planned(
+    conn: sa.Connection, target: TenantTarget, upgrades: Upgrades, *, stamp: bool
+) -> bool:
+    """Upgrade in two round trips when the tenant is where the plan says.
+
+    Moves the schema's stamp first (with ``stamp``, ``public.tenants``' too,
+    in the same statement), matching only if the db schema is at the planned
+    revision, then sends the rendered SQL. Returns ``False``, having changed
+    nothing, when that does not apply.
+    """
+    sql = upgrades.rendered_sql(target.revision)
+    if sql is None:
+        return False
+    moved = conn.execute(
+        _STAMP if stamp else _MOVE_VERSION,
+        {
+            "from_revision": target.revision,
+            "to_revision": upgrades.destination,
+            "tenant_schema": target.schema_name,
+        },
+    ).scalar()
+    if moved is None:
+        return False
+    if sql.strip():
+        conn.exec_driver_sql(sql)
+    return True
+
+
+def _read_revision(conn: sa.Connection) -> str | None:
+    # None also when a db schema has several heads: Alembic sorts those out.
+    revisions = conn.scalars(sa.select(_VERSION.c.version_num)).all()
+    return revisions[0] if len(revisions) == 1 else None
+
+
+def _upgrade(
+    conn: sa.Connection, schema_name: str, upgrades: Upgrades, before: str | None
+) -> str | None:
+    if before is None:
+        return upgrade_schema(
+            conn, schema_name, upgrades.location, upgrades.destination, record=False
+        )
+    current = before
+    for segment in upgrades.path(before):
+        if segment.sql is None:
+            upgrade_schema(
+                conn, schema_name, upgrades.location, segment.revision, record=False
+            )
+        else:
+            if segment.sql.strip():
+                conn.exec_driver_sql(segment.sql)
+            conn.execute(
+                sa.update(_VERSION)
+                .where(_VERSION.c.version_num == current)
+                .values(version_num=segment.revision)
+            )
+        current = segment.revision
+    return current
