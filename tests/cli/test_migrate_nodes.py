@@ -17,6 +17,7 @@ from flask_migrate import upgrade
 from pilar.extensions import db
 from pilar.models import Tenant
 from pilar.tenancy import get_nodes
+from pilar.tenancy import migrations
 from pilar.tenancy import provisioning
 from pilar.tenancy import tenant_upgrade
 from tests.cli.test_migrate_runner import ADD_TOPIC
@@ -86,7 +87,9 @@ def make_tenants(app: Flask, **per_node: int) -> dict[str, list[Tenant]]:
         }
 
 
-def revisions(app: Flask, tenants: list[Tenant]) -> dict[str, tuple[str, str]]:
+def revisions(
+    app: Flask, tenants: list[Tenant]
+) -> dict[str, tuple[str | None, str | None]]:
     """Return each tenant's revision: (public.tenants, its schema's own)."""
     found = {}
     with app.app_context():
@@ -170,7 +173,7 @@ def test_a_crash_before_the_control_plane_records_is_finished_by_the_next_run(
 ):
     tenants = make_tenants(studio, eu2=2)
     head = use_revisions(studio, tmp_path, [ADD_TOPIC])
-    recorded = tenant_upgrade.record_revision
+    recorded = migrations.record_revision
 
     def crash_on_control_plane(conn, schema_name, revision):
         if conn.engine.url.database == studio_database(studio):
