@@ -39,9 +39,13 @@ _RECENT = 3
 TABLE: sa.Table = TenantModel.metadata.tables[Conversation.__tablename__]
 # The expression of ix_conversations_channel_wa_id_created_at, literally.
 _WA_ID = TABLE.c.metadata.op("->>", return_type=sa.Text)(sa.literal_column("'wa_id'"))
-_CONTACTS = sa.func.unnest(
-    sa.bindparam("contacts", type_=postgresql.ARRAY(sa.String))
-).table_valued("contact")
+# Derived: without the column list, PostgreSQL names unnest's column after
+# the alias, and "contacts.contact" does not exist.
+_CONTACTS = (
+    sa.func.unnest(sa.bindparam("contacts", type_=postgresql.ARRAY(sa.String)))
+    .table_valued("contact")
+    .render_derived(name="contacts")
+)
 _LATEST = (
     sa.select(
         TABLE.c.id,
