@@ -36,6 +36,7 @@ from pilar.models import Channel
 from pilar.models import InboundEvent
 from pilar.models import NumberKind
 from pilar.models import PhoneNumber
+from pilar.models import TenantModel
 from pilar.models import WhatsAppChannel
 from pilar.models import WhatsAppStatus
 from pilar.services import inbound_conversations
@@ -55,6 +56,8 @@ _CONTACT_LOCKS = "inbound.contact"
 _EXTERNAL_IDS = sa.bindparam("external_ids", type_=postgresql.ARRAY(sa.String))
 _CONVERSATION_IDS = sa.bindparam("conversation_ids", type_=postgresql.ARRAY(sa.Uuid))
 _PHONE_NUMBER_ID = WhatsAppChannel.wa_cloud_api_config["phone_number_id"].astext
+# Core, not ORM: given parameters, an ORM insert is a bulk insert of rows.
+_EVENTS: sa.Table = TenantModel.metadata.tables[InboundEvent.__tablename__]
 
 
 @dataclasses.dataclass
@@ -193,10 +196,10 @@ def _record(source: str, pairs: list[tuple[str, uuid.UUID]]) -> set[str]:
         sa.func.unnest(_CONVERSATION_IDS),
     )
     statement = (
-        postgresql.insert(InboundEvent)
+        postgresql.insert(_EVENTS)
         .from_select(["source", "external_id", "conversation_id"], rows)
         .on_conflict_do_nothing()
-        .returning(InboundEvent.external_id)
+        .returning(_EVENTS.c.external_id)
     )
     inserted = db.session.scalars(
         statement,
