@@ -223,13 +223,14 @@ class RetellCalls(MethodView):
 
 def _read_body(limit: int | None = None) -> bytes:
     """Return the raw body, refusing one over ``limit`` (default: the app's)."""
+    limit = request.max_content_length if limit is None else limit
     if limit is not None:
-        request.max_content_length = limit
+        # Werkzeug stops reading a body of unknown length (chunked) at the
+        # limit, without an error: it reads one byte more, so that a body of
+        # exactly the limit is told from a longer one.
+        request.max_content_length = limit + 1
     body = request.get_data(cache=True)
-    limit = request.max_content_length
-    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
-    if chunked and limit is not None and len(body) >= limit:
-        # Werkzeug stops reading a body of unknown length at the limit.
+    if limit is not None and len(body) > limit:
         raise RequestEntityTooLarge()
     return body
 
