@@ -45,6 +45,9 @@ DEFAULTS: dict[str, Any] = {
     # A node that failed a connection attempt is not tried again for this
     # long: its tenants' requests fail at once meanwhile (pilar.tenancy.nodes).
     "NODE_RETRY_SECONDS": 1.0,
+    # `flask tenants doctor` leaves younger claims alone: a claim commits
+    # before the row that holds it, on another node (pilar.tenancy.claims).
+    "CLAIM_GRACE_SECONDS": 300.0,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     # CONTRACT §11: the inbound webhooks answer 503 not_configured while unset.
     "WHATSAPP_APP_SECRET": None,

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import contextlib
+import secrets
 import uuid
 from collections.abc import Callable
 from collections.abc import Iterator
 from typing import Any
 
+import phonenumbers
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -97,6 +99,25 @@ def platform(client: FlaskClient) -> Platform:
     return Platform(client)
 
 
+def _new_number() -> str:
+    # Random North American numbers: numbers are unique across tenants and
+    # test rows outlive their test, so no two tests may share one.
+    while True:
+        digits = f"{201 + secrets.randbelow(789)}{200 + secrets.randbelow(800)}"
+        digits += f"{secrets.randbelow(10_000):04d}"
+        number = phonenumbers.parse(f"+1{digits}", None)
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(
+                number, phonenumbers.PhoneNumberFormat.E164
+            )
+
+
+@pytest.fixture
+def new_number() -> Callable[[], str]:
+    """Return a maker of valid E.164 numbers that no test has used."""
+    return _new_number
+
+
 def unique_domain(prefix: str = "studio") -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}.example.com"
 
@@ -136,14 +157,11 @@ NODE_NAMES = ("eu2", "eu3")
 
 
 @pytest.fixture(scope="session")
-def node_urls() -> Iterator[dict[str, str]]:
-    from tests.nodes import node_servers
-
+def node_urls(node_server_urls: list[str]) -> Iterator[dict[str, str]]:
     with contextlib.ExitStack() as stack:
-        servers = stack.enter_context(node_servers(len(NODE_NAMES)))
         yield {
             name: stack.enter_context(throwaway_database(server))
-            for name, server in zip(NODE_NAMES, servers, strict=True)
+            for name, server in zip(NODE_NAMES, node_server_urls, strict=True)
         }
 
 
@@ -161,9 +179,46 @@ def nodes_app(
         database_url, NODES=nodes_setting(node_urls), PLACEMENT_NODES="default"
     )
     yield nodes_app
-    with nodes_app.app_context():
-        from pilar.tenancy import get_nodes
+    dispose_app(nodes_app)
 
+
+@pytest.fixture(scope="session")
+def node_server_urls() -> Iterator[list[str]]:
+    """libpq URLs of the two servers besides the main one (tests/nodes.py)."""
+    from tests.nodes import node_servers
+
+    with node_servers(len(NODE_NAMES)) as urls:
+        yield urls
+
+
+@pytest.fixture
+def fleet(database_url: str, node_server_urls: list[str]) -> Iterator[dict[str, str]]:
+    """URLs of a fresh control plane (``default``) and of two fresh nodes.
+
+    For tests of what looks at every tenant of every node (doctor, migration
+    runs): the shared nodes hold the other tests' tenants.
+    """
+    with contextlib.ExitStack() as stack:
+        urls = {"default": stack.enter_context(throwaway_database(database_url))}
+        for name, server in zip(NODE_NAMES, node_server_urls, strict=True):
+            urls[name] = stack.enter_context(throwaway_database(server))
+        yield urls
+
+
+def make_fleet_app(fleet: dict[str, str], **overrides: Any) -> Flask:
+    """An app over ``fleet`` (``NODES`` may override its nodes), migrated."""
+    nodes = {name: url for name, url in fleet.items() if name != "default"}
+    app = make_app(fleet["default"], **{"NODES": nodes_setting(nodes), **overrides})
+    with app.app_context():
+        upgrade(directory=app.config["MIGRATIONS_DIR"])
+    return app
+
+
+def dispose_app(app: Flask) -> None:
+    """Close every pool of ``app``: its own and its nodes'."""
+    from pilar.tenancy import get_nodes
+
+    with app.app_context():
         get_nodes().dispose()
         db.engine.dispose()
 

@@ -246,29 +246,31 @@ def revision(message: str, autogenerate: bool) -> None:
 @click.option("--fix", is_flag=True, help="Repair what can be repaired safely.")
 @with_appcontext
 def doctor(fix: bool) -> None:
-    """Find tenant rows and db schemas that disagree; repair them with --fix.
+    """Find what the control plane and the nodes disagree on; repair it with --fix.
 
     Exits non-zero while problems remain.
     """
-    with db.engine.connect() as conn:
-        problems = checks.find_problems(conn)
+    grace = current_app.config["CLAIM_GRACE_SECONDS"]
+    problems = checks.find_problems(claim_grace_seconds=grace)
     remaining = 0
     for problem in problems:
         domain = f" ({problem.domain})" if problem.domain else ""
         detail = f": {problem.detail}" if problem.detail else ""
         click.echo(
-            f"{problem.kind.name} {problem.schema_name}{domain}: "
-            f"{problem.kind.value}{detail}"
+            f"{problem.kind.name} {problem.schema_name}{domain} on node "
+            f"{problem.node}: {problem.kind.value}{detail}"
         )
         if not fix:
             remaining += 1
             continue
-        repaired = checks.repair(db.engine, problem, provisioning.build_schema)
+        repaired = checks.repair(
+            problem, provisioning.build_schema, claim_grace_seconds=grace
+        )
         remaining += not repaired.fixed
         click.echo(f"  {'fixed' if repaired.fixed else 'NOT FIXED'}: {repaired.note}")
     click.echo(f"{len(problems)} problems found, {remaining} remain.")
     if remaining:
-        raise SystemExit(1)
+        raise click.exceptions.Exit(1)
 
 
 @group.command("drop")

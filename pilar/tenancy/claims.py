@@ -75,6 +75,7 @@ def claim(
                 kind=kind, value=value, tenant_id=tenant_id, owner_id=owner_id
             )
         )
+    _crash_point("claim_committed")
     _pending(session).claimed.append((kind, value, tenant_id, owner_id))
 
 

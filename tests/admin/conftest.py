@@ -11,7 +11,6 @@ from flask.testing import FlaskClient
 from pilar.extensions import db
 from pilar.models import Role
 from pilar.tenancy import tenant_scope
-from tests.api.conftest import new_number  # noqa: F401  (a fixture, shared)
 from tests.conftest import ADMIN_TOKEN
 from tests.users import USER_PASSWORD
 from tests.users import make_user

@@ -1,10 +1,7 @@
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable
 from typing import Any
 
-import phonenumbers
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -60,22 +57,3 @@ def acme(app: Flask, client: FlaskClient, tenant: Any) -> TenantActions:
 @pytest.fixture
 def globex(app: Flask, client: FlaskClient, other_tenant: Any) -> TenantActions:
     return TenantActions(app, client, other_tenant)
-
-
-def _new_number() -> str:
-    # Random North American numbers: numbers are unique across tenants and
-    # test rows outlive their test, so no two tests may share one.
-    while True:
-        digits = f"{201 + secrets.randbelow(789)}{200 + secrets.randbelow(800)}"
-        digits += f"{secrets.randbelow(10_000):04d}"
-        number = phonenumbers.parse(f"+1{digits}", None)
-        if phonenumbers.is_valid_number(number):
-            return phonenumbers.format_number(
-                number, phonenumbers.PhoneNumberFormat.E164
-            )
-
-
-@pytest.fixture
-def new_number() -> Callable[[], str]:
-    """Return a maker of valid E.164 numbers that no test has used."""
-    return _new_number

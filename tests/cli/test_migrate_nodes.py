@@ -1,7 +1,7 @@
 """`flask tenants migrate` over several nodes: every node's tenants, or the named ones.
 
-Each test has a control plane and two nodes of its own (a database on each of
-three servers), since a run upgrades every tenant it can see.
+Each test has a control plane and two nodes of its own (``fleet``), since a
+run upgrades every tenant it can see.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from flask_migrate import upgrade
 
 from pilar.extensions import db
 from pilar.models import Tenant
@@ -24,56 +23,24 @@ from tests.cli.test_migrate_runner import ADD_TOPIC
 from tests.cli.test_migrate_runner import COUNT_PLANS
 from tests.cli.test_migrate_runner import migrate
 from tests.cli.test_migrate_runner import use_revisions
-from tests.conftest import make_app
-from tests.conftest import nodes_setting
+from tests.conftest import dispose_app
+from tests.conftest import make_fleet_app
 from tests.conftest import unique_domain
-from tests.database import throwaway_database
-from tests.nodes import node_servers
 from tests.revisions import copy_with_revisions
 
 NOWHERE = "postgresql://postgres@127.0.0.1:1/nowhere"
 
 
-@pytest.fixture(scope="module")
-def node_server_urls() -> Iterator[list[str]]:
-    with node_servers(2) as urls:
-        yield urls
-
-
-@pytest.fixture
-def fleet(database_url, node_server_urls, tmp_path) -> Iterator[dict[str, str]]:
-    """URLs of a fresh control plane (``default``) and two fresh nodes."""
-    with (
-        throwaway_database(database_url) as control,
-        throwaway_database(node_server_urls[0]) as eu2,
-        throwaway_database(node_server_urls[1]) as eu3,
-    ):
-        yield {"default": control, "eu2": eu2, "eu3": eu3}
-
-
 def fleet_app(fleet: dict[str, str], location: Path, **nodes: str) -> Flask:
-    urls = {"eu2": fleet["eu2"], "eu3": fleet["eu3"], **nodes}
-    app = make_app(
-        fleet["default"],
-        NODES=nodes_setting(urls),
-        TENANT_MIGRATIONS_DIR=str(location),
-    )
-    with app.app_context():
-        upgrade(directory=app.config["MIGRATIONS_DIR"])
-    return app
+    urls = {**fleet, **nodes}
+    return make_fleet_app(urls, TENANT_MIGRATIONS_DIR=str(location))
 
 
 @pytest.fixture
 def studio(fleet, tmp_path) -> Iterator[Flask]:
     app = fleet_app(fleet, copy_with_revisions(tmp_path / "base", []))
     yield app
-    dispose(app)
-
-
-def dispose(app: Flask) -> None:
-    with app.app_context():
-        get_nodes().dispose()
-        db.engine.dispose()
+    dispose_app(app)
 
 
 def make_tenants(app: Flask, **per_node: int) -> dict[str, list[Tenant]]:
@@ -148,7 +115,7 @@ def test_a_node_out_of_reach_fails_only_its_tenants(fleet, studio, tmp_path):
     try:
         result = migrate(cut_off, "--jobs", "2")
     finally:
-        dispose(cut_off)
+        dispose_app(cut_off)
     assert result.exit_code == 1, result.output
     assert f"Target {head}: 2 migrated, 0 already there, 3 failed." in result.output
     assert "  node eu2: 1 migrated, 0 already there, 0 failed" in result.output
