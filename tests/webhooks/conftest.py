@@ -23,8 +23,8 @@ from pilar.models import InboundEvent
 from pilar.tenancy import get_nodes
 from pilar.tenancy import tenant_scope
 from tests.api.conftest import TenantActions
-from tests.api.conftest import _new_number
 from tests.conftest import PLATFORM_HOST
+from tests.conftest import _new_number
 from tests.conftest import make_app
 from tests.conftest import nodes_setting
 
@@ -251,12 +251,6 @@ class Studio:
         with self.app.app_context(), tenant_scope(self.tenant.domain):
             count = sa.select(sa.func.count()).select_from(InboundEvent)
             return db.session.execute(count).scalar_one()
-
-
-@pytest.fixture
-def new_number() -> Callable[[], str]:
-    """Return a maker of valid E.164 numbers that no test has used."""
-    return _new_number
 
 
 @pytest.fixture(scope="session")
