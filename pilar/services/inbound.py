@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import logging
 import uuid
+import zlib
 from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Any
@@ -53,6 +54,12 @@ _ResultT = TypeVar("_ResultT")
 _STALE = None
 
 _CONTACT_LOCKS = "inbound.contact"
+# A tenant's contacts share this many locks, by a hash of their wa_id: a
+# payload from thousands of contacts then takes at most these, where a lock
+# each would fill PostgreSQL's shared lock table (max_locks_per_transaction)
+# and fail every transaction of the server. Two contacts that share a lock
+# only wait for each other.
+_CONTACT_LOCK_BUCKETS = 32
 _EXTERNAL_IDS = sa.bindparam("external_ids", type_=postgresql.ARRAY(sa.String))
 _CONVERSATION_IDS = sa.bindparam("conversation_ids", type_=postgresql.ARRAY(sa.Uuid))
 _PHONE_NUMBER_ID = WhatsAppChannel.wa_cloud_api_config["phone_number_id"].astext
@@ -175,7 +182,7 @@ def _store_messages(
         return Receipt(ignored=len(messages))
     contacts = sorted({message.contact for message in messages})
     # Two deliveries for one contact must not both start a conversation.
-    hold_locks(db.session(), _CONTACT_LOCKS, contacts)
+    hold_locks(db.session(), _CONTACT_LOCKS, _lock_names(contacts))
     plan = inbound_conversations.plan(
         messages, inbound_conversations.recent_conversations(contacts)
     )
@@ -186,6 +193,10 @@ def _store_messages(
     inbound_conversations.write(plan, [m for m in messages if m.message_id in recorded])
     db.session.commit()
     return Receipt(stored=len(recorded), duplicates=len(messages) - len(recorded))
+
+
+def _lock_names(contacts: Sequence[str]) -> set[str]:
+    return {str(zlib.crc32(c.encode()) % _CONTACT_LOCK_BUCKETS) for c in contacts}
 
 
 def _record(source: str, pairs: list[tuple[str, uuid.UUID]]) -> set[str]:

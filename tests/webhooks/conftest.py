@@ -19,7 +19,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from pilar.extensions import db
+from pilar.models import Conversation
 from pilar.models import InboundEvent
+from pilar.models import TenantModel
 from pilar.tenancy import get_nodes
 from pilar.tenancy import tenant_scope
 from tests.api.conftest import TenantActions
@@ -248,8 +250,14 @@ class Studio:
         ]
 
     def inbound_events(self) -> int:
+        return self._count(InboundEvent)
+
+    def conversation_count(self) -> int:
+        return self._count(Conversation)
+
+    def _count(self, model: type[TenantModel]) -> int:
         with self.app.app_context(), tenant_scope(self.tenant.domain):
-            count = sa.select(sa.func.count()).select_from(InboundEvent)
+            count = sa.select(sa.func.count()).select_from(model)
             return db.session.execute(count).scalar_one()
 
 

@@ -235,6 +235,30 @@ def test_a_contact_without_a_profile_gets_no_contact_name(webhooks, make_studio)
     assert conversation["metadata"] == {"wa_id": "4915112345678", "contact_name": None}
 
 
+def test_a_payload_from_16000_contacts_is_stored(webhooks, make_studio):
+    # A lock per contact would fill PostgreSQL's shared lock table (64 per
+    # connection by default) and fail this and every other transaction.
+    studio = make_studio()
+    phone_number_id = studio.add_whatsapp_channel()
+    count = 16_000
+    messages = [
+        {"from": f"49{n}", "id": f"wamid.{n}", "timestamp": T0, "type": "text"}
+        | {"text": {"body": "Hi"}}
+        for n in range(count)
+    ]
+    value = {"metadata": {"phone_number_id": phone_number_id}, "messages": messages}
+    payload = {
+        "object": "whatsapp_business_account",
+        "entry": [{"changes": [{"field": "messages", "value": value}]}],
+    }
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    response = webhooks.post_whatsapp(body)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["stored"] == count
+    assert studio.conversation_count() == count
+    assert studio.inbound_events() == count
+
+
 def test_statuses_are_acknowledged_and_nothing_is_stored(webhooks, make_studio):
     studio = make_studio()
     phone_number_id = studio.add_whatsapp_channel()
