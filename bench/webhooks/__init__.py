@@ -1,0 +1,1 @@
+"""The inbound webhook benchmark: ``python -m bench.webhooks``."""
