@@ -175,6 +175,18 @@ def test_a_message_25_hours_after_the_last_turn_opens_a_new_conversation(
     assert old["metadata"]["wa_id"] == new["metadata"]["wa_id"] == contact
 
 
+@pytest.mark.parametrize(("gap", "conversations"), [(24 * HOUR - 1, 1), (24 * HOUR, 2)])
+def test_a_conversation_stays_open_for_less_than_24_hours(
+    webhooks, make_studio, gap, conversations
+):
+    studio = make_studio()
+    phone_number_id = studio.add_whatsapp_channel()
+    contact = new_contact()
+    deliver(webhooks, phone_number_id, text_message(contact, at=T0))
+    deliver(webhooks, phone_number_id, text_message(contact, at=T0 + gap))
+    assert len(studio.conversations()) == conversations
+
+
 def test_the_24_hours_count_from_the_last_turn_not_the_first(webhooks, make_studio):
     studio = make_studio()
     phone_number_id = studio.add_whatsapp_channel()
