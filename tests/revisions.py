@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 SHIPPED = Path(__file__).resolve().parents[1] / "tenant_migrations"
-BASE_REVISION = "8c4e3500dae5"
+BASE_REVISION = "51c0f7bec657"
 
 
 def copy_with_revisions(target: Path, bodies: list[str], *, header: str = "") -> Path:

@@ -32,13 +32,17 @@ class InboundEvent(TenantModel):
     )
 
 
+# The characters of a wa_id the index keeps: a whole metadata value can be
+# longer than a btree entry may be, and would refuse its conversation.
+CONTACT_KEY_LENGTH = 64
+
 # A contact's WhatsApp conversations, newest first: what an inbound message
 # looks up to join the conversation still active (CONTRACT §11). Declared
 # here, beside the webhooks' own table, because only they query it.
 CONTACT_INDEX = sa.Index(
     "ix_conversations_channel_wa_id_created_at",
     Conversation.channel,
-    Conversation.metadata_["wa_id"].astext,
+    sa.func.left(Conversation.metadata_["wa_id"].astext, CONTACT_KEY_LENGTH),
     Conversation.created_at,
     Conversation.id,
 )

@@ -28,6 +28,7 @@ from pilar.inbound.events import InboundMessage
 from pilar.models import Channel
 from pilar.models import Conversation
 from pilar.models import TenantModel
+from pilar.models.inbound import CONTACT_KEY_LENGTH
 
 ACTIVE_FOR = dt.timedelta(hours=24)
 # Conversations read per contact, newest first. An older one is active only
@@ -37,8 +38,12 @@ _RECENT = 3
 
 # Core, not ORM: rows are written in bulk and never loaded.
 TABLE: sa.Table = TenantModel.metadata.tables[Conversation.__tablename__]
-# The expression of ix_conversations_channel_wa_id_created_at, literally.
 _WA_ID = TABLE.c.metadata.op("->>", return_type=sa.Text)(sa.literal_column("'wa_id'"))
+# The expression of ix_conversations_channel_wa_id_created_at, literally (the
+# planner matches constants, not parameters): a wa_id's first characters.
+_WA_ID_KEY = sa.func.left(
+    _WA_ID, sa.literal_column(str(CONTACT_KEY_LENGTH)), type_=sa.Text
+)
 # Derived: without the column list, PostgreSQL names unnest's column after
 # the alias, and "contacts.contact" does not exist.
 _CONTACTS = (
@@ -54,7 +59,11 @@ _LATEST = (
         .label("last_at"),
         TABLE.c.updated_at,
     )
-    .where(TABLE.c.channel == Channel.WHATSAPP, _CONTACTS.c.contact == _WA_ID)
+    .where(
+        TABLE.c.channel == Channel.WHATSAPP,
+        _CONTACTS.c.contact == _WA_ID_KEY,
+        _CONTACTS.c.contact == _WA_ID,
+    )
     .order_by(TABLE.c.created_at.desc(), TABLE.c.id.desc())
     .limit(_RECENT)
     .lateral("latest")

@@ -30,6 +30,21 @@ def iso(seconds: int) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat()
 
 
+def create_conversation(studio, contact, *, at):
+    """Create a WHATSAPP conversation with ``contact`` through the API."""
+    response = studio.actions.request(
+        "POST",
+        "/api/v1/conversations",
+        json={
+            "channel": "WHATSAPP",
+            "transcript": [{"role": "assistant", "text": "Hallo!", "at": iso(at)}],
+            "metadata": {"wa_id": contact},
+        },
+    )
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
 def deliver(webhooks, phone_number_id, *messages, names=None):
     """Post one payload of ``messages`` to ``phone_number_id``; assert a 200."""
     body = whatsapp_payload(whatsapp_value(phone_number_id, list(messages), names))
@@ -215,6 +230,46 @@ def test_one_payload_with_a_25_hour_gap_opens_two_conversations(webhooks, make_s
         [m["id"] for m in messages[:2]],
         [messages[2]["id"]],
     ]
+
+
+def test_a_message_joins_the_contacts_conversation_made_through_the_api(
+    webhooks, make_studio
+):
+    studio = make_studio()
+    phone_number_id = studio.add_whatsapp_channel()
+    contact = new_contact()
+    created = create_conversation(studio, contact, at=T0)
+    deliver(webhooks, phone_number_id, text_message(contact, at=T0 + HOUR))
+    (conversation,) = studio.conversations()
+    assert conversation["id"] == created["id"]
+    assert len(conversation["transcript"]) == 2
+
+
+def test_a_message_joins_no_conversation_whose_wa_id_only_starts_with_its_contact(
+    webhooks, make_studio
+):
+    studio = make_studio()
+    phone_number_id = studio.add_whatsapp_channel()
+    contact = "4" * 64
+    create_conversation(studio, contact + "9", at=T0)
+    deliver(webhooks, phone_number_id, text_message(contact, at=T0 + HOUR))
+    assert len(studio.conversations()) == 2
+
+
+@pytest.mark.parametrize("channel", ["WHATSAPP", "EMAIL"])
+def test_a_conversation_may_hold_a_wa_id_too_long_for_an_index_entry(
+    make_studio, channel
+):
+    # The contact index of the webhooks must not refuse what the API takes.
+    studio = make_studio()
+    wa_id = secrets.token_hex(5000)
+    response = studio.actions.request(
+        "POST",
+        "/api/v1/conversations",
+        json={"channel": channel, "metadata": {"wa_id": wa_id}},
+    )
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["metadata"] == {"wa_id": wa_id}
 
 
 def test_each_contact_has_a_conversation_of_its_own(webhooks, make_studio):
