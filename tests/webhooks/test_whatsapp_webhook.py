@@ -11,6 +11,7 @@ import pytest
 
 from pilar import create_app
 from pilar.extensions import db
+from tests.conftest import PLATFORM_HOST
 from tests.webhooks.conftest import VERIFY_TOKEN
 from tests.webhooks.conftest import Webhooks
 from tests.webhooks.conftest import new_contact
@@ -93,6 +94,7 @@ def test_the_handshake_answers_503_not_configured_without_a_verify_token(client)
 def test_the_verify_token_is_read_from_its_environment_variable(monkeypatch, tmp_path):
     monkeypatch.setenv("PILAR_SECRET_KEY", secrets.token_urlsafe(48))
     monkeypatch.setenv("PILAR_WHATSAPP_VERIFY_TOKEN", "from-the-environment")
+    monkeypatch.setenv("PILAR_PLATFORM_HOSTS", PLATFORM_HOST)
     # Nothing listens there: the handshake needs no database.
     monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/nowhere")
     monkeypatch.setenv("PILAR_INSTANCE_PATH", str(tmp_path))
