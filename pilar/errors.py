@@ -6,7 +6,8 @@ Hierarchy::
     ├── BadRequestError            a malformed request header (400)
     ├── ValidationError            bad input (422); ``errors`` names the fields
     │   ├── InvalidSchemaNameError
-    │   └── IdempotencyKeyReusedError
+    │   ├── IdempotencyKeyReusedError
+    │   └── ArchiveError           a tenant archive that is damaged or too new
     ├── NotFoundError              (404)
     │   └── TenantNotFoundError
     ├── ConflictError              (409)
@@ -59,6 +60,12 @@ class IdempotencyKeyReusedError(ValidationError):
 
 class InvalidSchemaNameError(ValidationError):
     pass
+
+
+class ArchiveError(ValidationError):
+    """A tenant archive that cannot be imported: damaged, not one, or too new."""
+
+    code = "invalid_archive"
 
 
 class NotFoundError(PilarError):

@@ -1,0 +1,391 @@
+"""Importing a tenant from an archive, atomically, as a create does.
+
+The db schema is built at the archive's revision, its rows loaded, and the
+schema upgraded to the newest revision, in one transaction on the target
+node. On ``default`` the control plane's rows (tenant, users, integrations,
+claims of its numbers) are written in that same transaction. On another node
+the steps are ordered as ``pilar.tenancy.provisioning`` orders a create: the
+node's transaction, holding the tenant's advisory lock, stays open while the
+control plane commits its rows, and commits last; if it fails, the rows are
+deleted again. A crash between the two commits leaves a tenant row without
+its db schema, which ``flask tenants doctor --fix`` builds empty (and its
+claims, which it deletes); dropping that tenant and importing again
+restores it.
+
+Conflicts (domain, schema name, tenant id, a number claimed by another
+tenant) are all reported at once, before anything is loaded, and checked
+again when the rows are written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import sqlalchemy as sa
+from flask import current_app
+from psycopg import sql
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import ProgrammingError
+
+from pilar.errors import ArchiveError
+from pilar.errors import ConflictError
+from pilar.errors import ValidationError
+from pilar.extensions import db
+from pilar.models import DEFAULT_NODE
+from pilar.models import ClaimedNumber
+from pilar.models import Tenant
+from pilar.models.base import PUBLIC_SCHEMA
+from pilar.tenancy import directory
+from pilar.tenancy import get_nodes
+from pilar.tenancy import provisioning
+from pilar.tenancy.archive import tables
+from pilar.tenancy.archive.manifest import SCHEMA_SECTION
+from pilar.tenancy.archive.manifest import ArchiveReader
+from pilar.tenancy.archive.manifest import HeldNumber
+from pilar.tenancy.archive.manifest import Manifest
+from pilar.tenancy.archive.manifest import MemberStream
+from pilar.tenancy.migrations import head_revision
+from pilar.tenancy.migrations import lock_tenant
+from pilar.tenancy.migrations import script_directory
+from pilar.tenancy.migrations import upgrade_schema
+from pilar.tenancy.names import validate_domain
+from pilar.tenancy.names import validate_schema_name
+
+_NAMESPACE = sa.table("pg_namespace", sa.column("nspname"), schema="pg_catalog")
+_LOAD_ERRORS = (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportSummary:
+    """Where an import put the tenant, and what it loaded."""
+
+    domain: str
+    schema_name: str
+    node: str
+    revision: str
+    rows: int
+
+
+@dataclasses.dataclass(frozen=True)
+class _Target:
+    id: uuid.UUID
+    domain: str
+    schema_name: str
+    node: str
+
+
+def import_tenant(
+    path: Path,
+    *,
+    domain: str | None = None,
+    schema_name: str | None = None,
+    node: str | None = None,
+) -> ImportSummary:
+    """Recreate the tenant of the archive at ``path``, under ``domain`` and
+    ``schema_name`` if given, on ``node`` (default: the placement node).
+
+    Commits its own transactions. Raises ``ArchiveError`` for an archive
+    that is damaged, not one, or of a newer tenant revision than this code's;
+    ``ConflictError`` listing every conflict; ``ValidationError`` for a bad
+    domain, schema name or node; ``NodeUnavailableError``. Nothing is
+    created when it raises.
+    """
+    location = current_app.config["TENANT_MIGRATIONS_DIR"]
+    with path.open("rb") as file:
+        reader = ArchiveReader(file)
+        manifest = reader.manifest
+        _check_revision(manifest.revision, location)
+        target = _target(manifest, domain, schema_name, node)
+        _refuse(_conflicts(target, manifest.numbers, check_node=True), target)
+        streams = reader.members()
+        if target.node == DEFAULT_NODE:
+            with db.engine.connect() as conn, conn.begin():
+                revision, rows = _load_schema(conn, streams, manifest, target)
+                rows += _write_control_plane(conn, conn, streams, target, revision)
+        else:
+            revision, rows = _import_on_node(streams, manifest, target)
+    directory().invalidate(target.domain)
+    return ImportSummary(target.domain, target.schema_name, target.node, revision, rows)
+
+
+def _import_on_node(
+    streams: Iterator[MemberStream], manifest: Manifest, target: _Target
+) -> tuple[str, int]:
+    # The node's transaction stays open while the control plane commits the
+    # rows, and commits last (see the module's docstring).
+    with get_nodes().engine(target.node).connect() as node_conn:
+        node_transaction = node_conn.begin()
+        revision, rows = _load_schema(node_conn, streams, manifest, target)
+        with db.engine.connect() as conn, conn.begin():
+            rows += _write_control_plane(conn, node_conn, streams, target, revision)
+        try:
+            _crash_point("imported_rows")
+            node_transaction.commit()
+        except Exception:
+            # The rows are committed, the schema is not: take the rows back
+            # (a crash here leaves them to doctor).
+            with db.engine.begin() as conn:
+                conn.execute(sa.delete(Tenant).where(Tenant.id == target.id))
+            raise
+    return revision, rows
+
+
+def _check_revision(revision: str, location: str) -> None:
+    head = head_revision(location)
+    known = {
+        s.revision for s in script_directory(location).iterate_revisions(head, "base")
+    }
+    if revision not in known:
+        raise ArchiveError(
+            f"The archive is at tenant revision {revision!r}, which this code "
+            f"does not have (its newest is {head!r}): it was made by newer "
+            "code; import it with that code."
+        )
+
+
+def _target(
+    manifest: Manifest, domain: str | None, schema_name: str | None, node: str | None
+) -> _Target:
+    platform_hosts = current_app.config["PLATFORM_HOSTS"]
+    domain = validate_domain(domain or manifest.tenant.domain, platform_hosts)
+    schema_name = validate_schema_name(schema_name or manifest.tenant.schema_name)
+    if node is None:
+        node = provisioning.place()
+    elif node not in get_nodes().config.urls:
+        raise ValidationError(
+            f"Node {node!r} is not configured.",
+            errors={"node": [f"Not one of {', '.join(get_nodes().names)}."]},
+        )
+    return _Target(manifest.tenant.id, domain, schema_name, node)
+
+
+def _conflicts(
+    target: _Target, numbers: tuple[HeldNumber, ...], *, check_node: bool
+) -> dict[str, list[str]]:
+    """Return what stands in the way of ``target``, by field; empty when nothing."""
+    with db.engine.connect() as conn:
+        conflicts = _control_plane_conflicts(conn, target, numbers)
+    if check_node and "schema_name" not in conflicts:
+        with get_nodes().engine(target.node).connect() as node_conn:
+            if node_conn.scalar(
+                sa.select(sa.exists().where(_NAMESPACE.c.nspname == target.schema_name))
+            ):
+                conflicts["schema_name"] = [
+                    f"A db schema {target.schema_name!r} exists on node "
+                    f"{target.node!r}."
+                ]
+    return conflicts
+
+
+def _control_plane_conflicts(
+    conn: sa.Connection, target: _Target, numbers: tuple[HeldNumber, ...]
+) -> dict[str, list[str]]:
+    conflicts: dict[str, list[str]] = {}
+    taken = conn.execute(
+        sa.select(Tenant.id, Tenant.domain, Tenant.schema_name).where(
+            sa.or_(
+                Tenant.id == target.id,
+                Tenant.domain == target.domain,
+                Tenant.schema_name == target.schema_name,
+            )
+        )
+    )
+    for tenant_id, domain, schema_name in taken:
+        if domain == target.domain:
+            conflicts.setdefault("domain", []).append(f"{domain!r} is taken.")
+        if schema_name == target.schema_name:
+            conflicts.setdefault("schema_name", []).append(
+                f"{schema_name!r} is taken by tenant {domain!r}."
+            )
+        if tenant_id == target.id:
+            conflicts.setdefault("id", []).append(
+                f"Tenant id {str(tenant_id)!r} is taken by tenant {domain!r}."
+            )
+    claimed = conn.execute(
+        sa.select(ClaimedNumber.kind, ClaimedNumber.value, Tenant.domain)
+        .join(Tenant, Tenant.id == ClaimedNumber.tenant_id)
+        .where(
+            sa.tuple_(ClaimedNumber.kind, ClaimedNumber.value).in_(
+                [(n.kind, n.value) for n in numbers]
+            )
+        )
+        .order_by(ClaimedNumber.kind, ClaimedNumber.value)
+    )
+    for kind, value, domain in claimed:
+        conflicts.setdefault("numbers", []).append(
+            f"{kind.value} {value!r} is claimed by tenant {domain!r}."
+        )
+    return conflicts
+
+
+def _refuse(conflicts: dict[str, list[str]], target: _Target) -> None:
+    if conflicts:
+        count = sum(len(messages) for messages in conflicts.values())
+        raise ConflictError(
+            f"Tenant {target.domain!r} cannot be imported: {count} "
+            f"conflict{'s' if count > 1 else ''}; nothing was created.",
+            errors=conflicts,
+        )
+
+
+def _load_schema(
+    node_conn: sa.Connection,
+    streams: Iterator[MemberStream],
+    manifest: Manifest,
+    target: _Target,
+) -> tuple[str, int]:
+    """Build the db schema at the archive's revision, load its rows, upgrade it.
+
+    Returns the revision reached and the rows loaded. Commits nothing.
+    """
+    location = current_app.config["TENANT_MIGRATIONS_DIR"]
+    lock_tenant(node_conn, target.schema_name)
+    try:
+        node_conn.execute(sa.schema.CreateSchema(target.schema_name))
+    except ProgrammingError as err:
+        if not isinstance(err.orig, psycopg.errors.DuplicateSchema):
+            raise
+        _refuse({"schema_name": ["Created by another meanwhile."]}, target)
+    head = head_revision(location)
+    if manifest.revision == head:
+        provisioning.build_schema(node_conn, target.schema_name)
+    else:
+        upgrade_schema(
+            node_conn, target.schema_name, location, manifest.revision, record=False
+        )
+    rows = 0
+    for member in manifest.members:
+        if member.section == SCHEMA_SECTION:
+            stream = next(streams)
+            columns = tables.columns_of(
+                target.schema_name, member.table, member.columns
+            )
+            rows += _copy_member(node_conn, columns, stream)
+    if manifest.revision != head:
+        upgrade_schema(node_conn, target.schema_name, location, head, record=False)
+    return head, rows
+
+
+def _write_control_plane(
+    conn: sa.Connection,
+    node_conn: sa.Connection,
+    streams: Iterator[MemberStream],
+    target: _Target,
+    revision: str,
+) -> int:
+    """Write the tenant's control-plane rows and claim its numbers; commits nothing.
+
+    Returns the rows written (claims aside).
+    """
+    numbers = tuple(tables.held_numbers(node_conn, target.schema_name))
+    _refuse(_control_plane_conflicts(conn, target, numbers), target)
+    overrides = {
+        "domain": target.domain,
+        "schema_name": target.schema_name,
+        "node": target.node,
+        "schema_revision": revision,
+    }
+    rows = 0
+    try:
+        with conn.begin_nested():
+            for stream in streams:
+                table = stream.member.table
+                rows += _insert_rows(
+                    conn, stream, target, overrides if table == "tenants" else {}
+                )
+            if numbers:
+                conn.execute(
+                    sa.insert(ClaimedNumber),
+                    [
+                        {
+                            "kind": n.kind,
+                            "value": n.value,
+                            "tenant_id": target.id,
+                            "owner_id": n.owner_id,
+                        }
+                        for n in numbers
+                    ],
+                )
+    except (IntegrityError, psycopg.errors.UniqueViolation):
+        # Another create or import took a name or number since the check.
+        _refuse(_control_plane_conflicts(conn, target, numbers), target)
+        raise
+    return rows
+
+
+def _insert_rows(
+    conn: sa.Connection,
+    stream: MemberStream,
+    target: _Target,
+    overrides: dict[str, str],
+) -> int:
+    """Load a control-plane member into a temporary table, then insert its rows.
+
+    Values in ``overrides`` replace the archive's (a renamed tenant's domain).
+    """
+    member = stream.member
+    public_table = sql.Identifier(PUBLIC_SCHEMA, member.table)
+    staging = sql.Identifier(f"pilar_import_{member.table}")
+    tables.execute(
+        conn,
+        sql.SQL(
+            "CREATE TEMPORARY TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP"
+        ).format(staging, public_table),
+    )
+    loaded = _copy_member(
+        conn, sql.SQL("{} ({})").format(staging, _names(member.columns)), stream
+    )
+    columns = list(member.columns) + [c for c in overrides if c not in member.columns]
+    values = [
+        sql.Literal(overrides[c]) if c in overrides else sql.Identifier(c)
+        for c in columns
+    ]
+    key = "id" if member.table == "tenants" else "tenant_id"
+    inserted = tables.execute(
+        conn,
+        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} WHERE {} = {}").format(
+            public_table,
+            _names(columns),
+            sql.SQL(", ").join(values),
+            staging,
+            sql.Identifier(key),
+            sql.Literal(str(target.id)),
+        ),
+    )
+    if inserted != loaded or (member.table == "tenants" and inserted != 1):
+        raise ArchiveError(
+            f"The archive's {member.name} holds rows of another tenant than its "
+            "manifest's."
+        )
+    return inserted
+
+
+def _copy_member(
+    conn: sa.Connection, columns: sql.Composable, stream: MemberStream
+) -> int:
+    member = stream.member
+    try:
+        loaded = tables.copy_in(conn, columns, stream.chunks())
+    except _LOAD_ERRORS as err:
+        reason = str(err).strip().splitlines()[0]
+        raise ArchiveError(
+            f"The archive's {member.name} does not load: {reason}."
+        ) from None
+    if loaded != member.rows:
+        raise ArchiveError(
+            f"The archive's {member.name} holds {loaded} rows; its manifest "
+            f"says {member.rows}."
+        )
+    return loaded
+
+
+def _names(columns: list[str] | tuple[str, ...]) -> sql.Composed:
+    return sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+
+
+def _crash_point(name: str) -> None:
+    """Do nothing; tests replace it to fail between two databases' commits."""
