@@ -20,7 +20,6 @@ again when the rows are written.
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,7 +31,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import ProgrammingError
 
 from pilar.errors import ArchiveError
-from pilar.errors import ConflictError
 from pilar.errors import ValidationError
 from pilar.extensions import db
 from pilar.models import DEFAULT_NODE
@@ -43,9 +41,12 @@ from pilar.tenancy import directory
 from pilar.tenancy import get_nodes
 from pilar.tenancy import provisioning
 from pilar.tenancy.archive import tables
+from pilar.tenancy.archive.conflicts import Target
+from pilar.tenancy.archive.conflicts import control_plane_conflicts
+from pilar.tenancy.archive.conflicts import find_conflicts
+from pilar.tenancy.archive.conflicts import refuse_conflicts
 from pilar.tenancy.archive.manifest import SCHEMA_SECTION
 from pilar.tenancy.archive.manifest import ArchiveReader
-from pilar.tenancy.archive.manifest import HeldNumber
 from pilar.tenancy.archive.manifest import Manifest
 from pilar.tenancy.archive.manifest import MemberStream
 from pilar.tenancy.migrations import head_revision
@@ -55,7 +56,6 @@ from pilar.tenancy.migrations import upgrade_schema
 from pilar.tenancy.names import validate_domain
 from pilar.tenancy.names import validate_schema_name
 
-_NAMESPACE = sa.table("pg_namespace", sa.column("nspname"), schema="pg_catalog")
 _LOAD_ERRORS = (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError)
 
 
@@ -70,14 +70,6 @@ class ImportSummary:
     rows: int
 
 
-@dataclasses.dataclass(frozen=True)
-class _Target:
-    id: uuid.UUID
-    domain: str
-    schema_name: str
-    node: str
-
-
 def import_tenant(
     path: Path,
     *,
@@ -85,10 +77,10 @@ def import_tenant(
     schema_name: str | None = None,
     node: str | None = None,
 ) -> ImportSummary:
-    """Recreate the tenant of the archive at ``path``, under ``domain`` and
-    ``schema_name`` if given, on ``node`` (default: the placement node).
+    """Recreate the tenant of the archive at ``path``; commits.
 
-    Commits its own transactions. Raises ``ArchiveError`` for an archive
+    ``domain`` and ``schema_name`` rename it (default: the archive's);
+    ``node`` places it (default: the placement node with the fewest tenants). Raises ``ArchiveError`` for an archive
     that is damaged, not one, or of a newer tenant revision than this code's;
     ``ConflictError`` listing every conflict; ``ValidationError`` for a bad
     domain, schema name or node; ``NodeUnavailableError``. Nothing is
@@ -100,7 +92,7 @@ def import_tenant(
         manifest = reader.manifest
         _check_revision(manifest.revision, location)
         target = _target(manifest, domain, schema_name, node)
-        _refuse(_conflicts(target, manifest.numbers, check_node=True), target)
+        refuse_conflicts(find_conflicts(target, manifest.numbers), target)
         streams = reader.members()
         if target.node == DEFAULT_NODE:
             with db.engine.connect() as conn, conn.begin():
@@ -113,7 +105,7 @@ def import_tenant(
 
 
 def _import_on_node(
-    streams: Iterator[MemberStream], manifest: Manifest, target: _Target
+    streams: Iterator[MemberStream], manifest: Manifest, target: Target
 ) -> tuple[str, int]:
     # The node's transaction stays open while the control plane commits the
     # rows, and commits last (see the module's docstring).
@@ -149,7 +141,7 @@ def _check_revision(revision: str, location: str) -> None:
 
 def _target(
     manifest: Manifest, domain: str | None, schema_name: str | None, node: str | None
-) -> _Target:
+) -> Target:
     platform_hosts = current_app.config["PLATFORM_HOSTS"]
     domain = validate_domain(domain or manifest.tenant.domain, platform_hosts)
     schema_name = validate_schema_name(schema_name or manifest.tenant.schema_name)
@@ -160,83 +152,14 @@ def _target(
             f"Node {node!r} is not configured.",
             errors={"node": [f"Not one of {', '.join(get_nodes().names)}."]},
         )
-    return _Target(manifest.tenant.id, domain, schema_name, node)
-
-
-def _conflicts(
-    target: _Target, numbers: tuple[HeldNumber, ...], *, check_node: bool
-) -> dict[str, list[str]]:
-    """Return what stands in the way of ``target``, by field; empty when nothing."""
-    with db.engine.connect() as conn:
-        conflicts = _control_plane_conflicts(conn, target, numbers)
-    if check_node and "schema_name" not in conflicts:
-        with get_nodes().engine(target.node).connect() as node_conn:
-            if node_conn.scalar(
-                sa.select(sa.exists().where(_NAMESPACE.c.nspname == target.schema_name))
-            ):
-                conflicts["schema_name"] = [
-                    f"A db schema {target.schema_name!r} exists on node "
-                    f"{target.node!r}."
-                ]
-    return conflicts
-
-
-def _control_plane_conflicts(
-    conn: sa.Connection, target: _Target, numbers: tuple[HeldNumber, ...]
-) -> dict[str, list[str]]:
-    conflicts: dict[str, list[str]] = {}
-    taken = conn.execute(
-        sa.select(Tenant.id, Tenant.domain, Tenant.schema_name).where(
-            sa.or_(
-                Tenant.id == target.id,
-                Tenant.domain == target.domain,
-                Tenant.schema_name == target.schema_name,
-            )
-        )
-    )
-    for tenant_id, domain, schema_name in taken:
-        if domain == target.domain:
-            conflicts.setdefault("domain", []).append(f"{domain!r} is taken.")
-        if schema_name == target.schema_name:
-            conflicts.setdefault("schema_name", []).append(
-                f"{schema_name!r} is taken by tenant {domain!r}."
-            )
-        if tenant_id == target.id:
-            conflicts.setdefault("id", []).append(
-                f"Tenant id {str(tenant_id)!r} is taken by tenant {domain!r}."
-            )
-    claimed = conn.execute(
-        sa.select(ClaimedNumber.kind, ClaimedNumber.value, Tenant.domain)
-        .join(Tenant, Tenant.id == ClaimedNumber.tenant_id)
-        .where(
-            sa.tuple_(ClaimedNumber.kind, ClaimedNumber.value).in_(
-                [(n.kind, n.value) for n in numbers]
-            )
-        )
-        .order_by(ClaimedNumber.kind, ClaimedNumber.value)
-    )
-    for kind, value, domain in claimed:
-        conflicts.setdefault("numbers", []).append(
-            f"{kind.value} {value!r} is claimed by tenant {domain!r}."
-        )
-    return conflicts
-
-
-def _refuse(conflicts: dict[str, list[str]], target: _Target) -> None:
-    if conflicts:
-        count = sum(len(messages) for messages in conflicts.values())
-        raise ConflictError(
-            f"Tenant {target.domain!r} cannot be imported: {count} "
-            f"conflict{'s' if count > 1 else ''}; nothing was created.",
-            errors=conflicts,
-        )
+    return Target(manifest.tenant.id, domain, schema_name, node)
 
 
 def _load_schema(
     node_conn: sa.Connection,
     streams: Iterator[MemberStream],
     manifest: Manifest,
-    target: _Target,
+    target: Target,
 ) -> tuple[str, int]:
     """Build the db schema at the archive's revision, load its rows, upgrade it.
 
@@ -249,7 +172,8 @@ def _load_schema(
     except ProgrammingError as err:
         if not isinstance(err.orig, psycopg.errors.DuplicateSchema):
             raise
-        _refuse({"schema_name": ["Created by another meanwhile."]}, target)
+        taken = f"{target.schema_name!r} was created meanwhile on {target.node!r}."
+        refuse_conflicts({"schema_name": [taken]}, target)
     head = head_revision(location)
     if manifest.revision == head:
         provisioning.build_schema(node_conn, target.schema_name)
@@ -274,7 +198,7 @@ def _write_control_plane(
     conn: sa.Connection,
     node_conn: sa.Connection,
     streams: Iterator[MemberStream],
-    target: _Target,
+    target: Target,
     revision: str,
 ) -> int:
     """Write the tenant's control-plane rows and claim its numbers; commits nothing.
@@ -282,7 +206,7 @@ def _write_control_plane(
     Returns the rows written (claims aside).
     """
     numbers = tuple(tables.held_numbers(node_conn, target.schema_name))
-    _refuse(_control_plane_conflicts(conn, target, numbers), target)
+    refuse_conflicts(control_plane_conflicts(conn, target, numbers), target)
     overrides = {
         "domain": target.domain,
         "schema_name": target.schema_name,
@@ -312,7 +236,7 @@ def _write_control_plane(
                 )
     except (IntegrityError, psycopg.errors.UniqueViolation):
         # Another create or import took a name or number since the check.
-        _refuse(_control_plane_conflicts(conn, target, numbers), target)
+        refuse_conflicts(control_plane_conflicts(conn, target, numbers), target)
         raise
     return rows
 
@@ -320,7 +244,7 @@ def _write_control_plane(
 def _insert_rows(
     conn: sa.Connection,
     stream: MemberStream,
-    target: _Target,
+    target: Target,
     overrides: dict[str, str],
 ) -> int:
     """Load a control-plane member into a temporary table, then insert its rows.
