@@ -9,6 +9,7 @@ from pilar.api import auth
 from pilar.api import conversations
 from pilar.api import docs
 from pilar.api import errors
+from pilar.api import export
 from pilar.api import health
 from pilar.api import idempotency
 from pilar.api import integrations
@@ -40,6 +41,7 @@ def init_app(app: Flask) -> None:
     api.register_blueprint(whatsapp_channels.blp)
     api.register_blueprint(conversations.blp)
     api.register_blueprint(workout_plans.blp)
+    api.register_blueprint(export.blp)
     api.register_blueprint(webhooks.blp)
     idempotency.install(
         app,
