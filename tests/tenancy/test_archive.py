@@ -82,6 +82,14 @@ def test_export_then_drop_then_import_restores_every_row(
     assert exported.rows == imported.rows
 
 
+def test_an_archive_is_readable_by_its_owner_only(nodes_app, make_node_tenant, archive):
+    tenant = make_node_tenant()
+    export(nodes_app, tenant, archive)
+    assert archive.stat().st_mode & 0o777 == 0o600
+    # Nothing of the spooling is left beside it.
+    assert list(archive.parent.iterdir()) == [archive]
+
+
 def test_an_import_under_another_domain_and_schema_is_served_there(
     nodes_app, make_node_tenant, new_number, archive
 ):

@@ -80,11 +80,11 @@ def import_tenant(
     """Recreate the tenant of the archive at ``path``; commits.
 
     ``domain`` and ``schema_name`` rename it (default: the archive's);
-    ``node`` places it (default: the placement node with the fewest tenants). Raises ``ArchiveError`` for an archive
-    that is damaged, not one, or of a newer tenant revision than this code's;
-    ``ConflictError`` listing every conflict; ``ValidationError`` for a bad
-    domain, schema name or node; ``NodeUnavailableError``. Nothing is
-    created when it raises.
+    ``node`` places it (default: the placement node with the fewest tenants).
+    Raises ``ArchiveError`` for an archive that is damaged, not one, or of a
+    newer tenant revision than this code's; ``ConflictError`` listing every
+    conflict; ``ValidationError`` for a bad domain, schema name or node;
+    ``NodeUnavailableError``. Nothing is created when it raises.
     """
     location = current_app.config["TENANT_MIGRATIONS_DIR"]
     with path.open("rb") as file:

@@ -92,7 +92,9 @@ class ArchiveWriter:
     def write(self, manifest: Manifest) -> int:
         """Write the archive: ``manifest`` and the spooled members; return its size."""
         partial = self._folder / "archive.partial"
-        with partial.open("wb") as file:
+        # It holds password hashes and encrypted secrets: its owner's only.
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
             if self.path.name.endswith(_COMPRESSED_SUFFIXES):
                 with gzip.GzipFile(
                     filename="", mode="wb", fileobj=file, compresslevel=_COMPRESS_LEVEL
