@@ -37,12 +37,17 @@ SECTIONS = [
 
 
 @pytest.fixture
-def studio(app, client, make_tenant, new_number):
+def empty_studio(app, client, make_tenant):
+    """A throwaway studio with no rows."""
+    return TenantActions(app, client, make_tenant())
+
+
+@pytest.fixture
+def studio(app, empty_studio, new_number):
     """A throwaway studio with rows of every kind, signed in as its OWNER."""
-    actions = TenantActions(app, client, make_tenant())
-    actions.token(Role.OWNER)
-    fill_tenant(app, actions.tenant, new_number)
-    return actions
+    empty_studio.token(Role.OWNER)
+    fill_tenant(app, empty_studio.tenant, new_number)
+    return empty_studio
 
 
 def add_conversations(app, tenant, count):
@@ -125,15 +130,21 @@ def test_the_export_holds_no_password_hash_and_no_secret(app, studio):
 
 
 @pytest.mark.parametrize("role", [Role.ADMIN, Role.STAFF])
-def test_only_an_owner_may_export(studio, role):
-    response = studio.request("GET", PATH, role=role)
+def test_only_an_owner_may_export(empty_studio, role):
+    response = empty_studio.request("GET", PATH, role=role)
     assert response.status_code == 403
     assert response.get_json()["code"] == "forbidden"
 
 
-def test_an_export_needs_a_token(studio):
-    response = studio.request("GET", PATH, role=None)
+def test_an_export_needs_a_token(empty_studio):
+    response = empty_studio.request("GET", PATH, role=None)
     assert response.status_code == 401
+
+
+def test_a_studio_without_rows_exports_empty_lists(empty_studio):
+    body = json.loads(empty_studio.request("GET", PATH).get_data(as_text=True))
+    assert [user["role"] for user in body["users"]] == ["OWNER"]
+    assert all(body[name] == [] for name in SECTIONS[2:])
 
 
 def test_the_platform_host_serves_no_export(platform):
