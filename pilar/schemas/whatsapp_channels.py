@@ -41,7 +41,7 @@ class WaCloudApiConfigSchema(Schema):
 class WaCloudApiConfigCreateSchema(Schema):
     phone_number_id = fields.String(
         required=True,
-        validate=validate.Regexp(r"^[0-9]{1,32}$", error="Must be 1 to 32 digits."),
+        validate=validate.Regexp(r"^[0-9]{1,32}\Z", error="Must be 1 to 32 digits."),
         metadata={"description": "Meta's id of the number; unique across tenants."},
     )
     business_account_id = fields.String(
@@ -56,7 +56,7 @@ class WaCloudApiConfigCreateSchema(Schema):
     api_version = fields.String(
         load_default=None,
         validate=validate.Regexp(
-            r"^v?[0-9]{1,3}(\.[0-9]{1,3})?$", error="Must be a version such as v21.0."
+            r"^v?[0-9]{1,3}(\.[0-9]{1,3})?\Z", error="Must be a version such as v21.0."
         ),
         metadata={"description": "Graph API version, such as `v21.0`."},
     )

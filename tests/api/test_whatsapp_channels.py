@@ -171,8 +171,10 @@ def test_create_rejects_an_invalid_number(acme, wa_number):
         (wa_config(phone_number_id="١٢٣"), "phone_number_id"),
         (wa_config(phone_number_id=""), "phone_number_id"),
         (wa_config(phone_number_id=123456), "phone_number_id"),
+        (wa_config(phone_number_id="123456\n"), "phone_number_id"),
         (wa_config(business_account_id=""), "business_account_id"),
         (wa_config(api_version="latest"), "api_version"),
+        (wa_config(api_version="v21.0\n"), "api_version"),
         (wa_config(webhook_url="https://example.com"), "webhook_url"),
     ],
 )
