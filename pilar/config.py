@@ -48,6 +48,9 @@ DEFAULTS: dict[str, Any] = {
     # `flask tenants doctor` leaves younger claims alone: a claim commits
     # before the row that holds it, on another node (pilar.tenancy.claims).
     "CLAIM_GRACE_SECONDS": 300.0,
+    # A request that meets its tenant in the middle of a switch to another node
+    # waits this long for it before answering 503 tenant_moving.
+    "MOVE_WAIT_SECONDS": 5.0,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     # CONTRACT §11: the inbound webhooks answer 503 not_configured while unset.
     "WHATSAPP_APP_SECRET": None,

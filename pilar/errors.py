@@ -17,6 +17,7 @@ Hierarchy::
     │   └── TenantSuspendedError
     ├── TooManyRequestsError       (429); ``retry_after`` in seconds
     ├── NodeUnavailableError       the tenant's node cannot be reached (503)
+    │   └── TenantMovingError      the tenant is switching nodes right now (503)
     └── TenantNotBoundError        a tenant table was used with no tenant bound (500)
 
 ``ConfigurationError`` stands apart: the service is set up wrong (a missing
@@ -123,3 +124,16 @@ class NodeUnavailableError(PilarError):
         super().__init__("The studio's database is unavailable; try again shortly.")
         self.node = node
         self.retry_after = max(1, round(retry_after))
+
+
+class TenantMovingError(NodeUnavailableError):
+    """The tenant is being switched to another node and the switch outlasted the wait.
+
+    Nothing of the request was applied; it succeeds when sent again.
+    """
+
+    code = "tenant_moving"
+
+    def __init__(self, node: str, *, retry_after: float = 1.0):
+        super().__init__(node, retry_after=retry_after)
+        self.message = "The studio is moving to another database; try again shortly."

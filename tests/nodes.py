@@ -29,7 +29,9 @@ import pytest
 
 NODE_SERVERS_ENV = "PILAR_TEST_NODE_SERVERS"
 
-# Appended to every temporary server's postgresql.conf. TCP only: unix socket
+# Appended to every temporary server's postgresql.conf (.ci/run's clusters get
+# the same). Logical replication workers to spare, started without delay, so
+# that moves copy every table at once. TCP only: unix socket
 # paths of servers started side by side (pytest-xdist) could collide. Without
 # fsync a crash of the machine may lose data, and a test server can afford that.
 _SETTINGS = """
@@ -39,6 +41,10 @@ wal_level = logical
 max_replication_slots = 20
 max_wal_senders = 20
 fsync = off
+max_worker_processes = 32
+max_logical_replication_workers = 16
+max_sync_workers_per_subscription = 8
+wal_retrieve_retry_interval = '200ms'
 """
 
 

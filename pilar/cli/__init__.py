@@ -9,6 +9,7 @@ from flask import Flask
 
 from pilar import models
 from pilar.cli import archives  # noqa: F401  # adds `flask tenants export` and `import`
+from pilar.cli import moves  # noqa: F401  # adds `flask tenants move`
 from pilar.cli import nodes
 from pilar.cli import tenants
 from pilar.extensions import db

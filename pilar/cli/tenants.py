@@ -32,7 +32,8 @@ def group() -> None:
     pass
 
 
-def _fail(error: PilarError) -> click.ClickException:
+def fail(error: PilarError) -> click.ClickException:
+    """Return the one-line error of a command that ran and failed (exit 1)."""
     details = "".join(
         f"\n  {field}: {messages}" for field, messages in (error.errors or {}).items()
     )
@@ -74,7 +75,7 @@ def create(
             name, domain, schema_name=schema_name, owner=owner, node=node
         )
     except PilarError as err:
-        raise _fail(err) from None
+        raise fail(err) from None
     click.echo(
         f"Created tenant {tenant.domain} (schema {tenant.schema_name}, "
         f"node {tenant.node}, id {tenant.id})."
@@ -289,5 +290,5 @@ def drop(domain: str, yes: bool) -> None:
     try:
         tenant = provisioning.drop_tenant(tenant_id)
     except PilarError as err:
-        raise _fail(err) from None
+        raise fail(err) from None
     click.echo(f"Dropped tenant {tenant.domain} (schema {tenant.schema_name}).")

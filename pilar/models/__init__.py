@@ -17,6 +17,7 @@ from pilar.models.idempotency import PlatformIdempotencyKey
 from pilar.models.inbound import InboundEvent
 from pilar.models.integrations import TenantIntegration
 from pilar.models.login_failures import LoginFailure
+from pilar.models.moves import TenantMove
 from pilar.models.numbers import ClaimedNumber
 from pilar.models.pending_drops import PendingDrop
 from pilar.models.phone_numbers import PhoneNumber
@@ -45,6 +46,7 @@ __all__ = [
     "TenantIntegration",
     "TenantIntegrationType",
     "TenantModel",
+    "TenantMove",
     "TenantStatus",
     "TenantUser",
     "WhatsAppChannel",

@@ -42,6 +42,7 @@ from pilar.models import WhatsAppChannel
 from pilar.models import WhatsAppStatus
 from pilar.services import inbound_conversations
 from pilar.services.inbound_conversations import TABLE as CONVERSATIONS
+from pilar.tenancy import follow_moves
 from pilar.tenancy import tenant_scope
 from pilar.tenancy.locks import hold_locks
 from pilar.tenancy.numbers import find_number_owner
@@ -147,7 +148,12 @@ def _deliver(
             return None
         try:
             with tenant_scope(owner.tenant.domain) as tenant:
-                result = store(owner.owner_id) if tenant.id == owner.tenant.id else None
+                result = (
+                    # A tenant moved meanwhile is stored on its new node.
+                    follow_moves(functools.partial(store, owner.owner_id))
+                    if tenant.id == owner.tenant.id
+                    else None
+                )
         except TenantNotFoundError:
             result = _STALE
         except sa.exc.ProgrammingError as error:

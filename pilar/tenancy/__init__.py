@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Callable
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import Any
+from typing import TypeVar
 
 import sqlalchemy as sa
 from flask import Flask
@@ -25,6 +28,7 @@ from pilar.errors import TenantNotBoundError
 from pilar.errors import TenantNotFoundError
 from pilar.extensions import db
 from pilar.models import Tenant
+from pilar.tenancy import follow
 from pilar.tenancy import nodes as node_engines
 from pilar.tenancy import scope
 from pilar.tenancy.names import normalize_host
@@ -35,6 +39,7 @@ from pilar.tenancy.resolve import TenantRef
 _DIRECTORY_KEY = "pilar.tenant_directory"
 _NODES_KEY = "pilar.nodes"
 _ANY_HOST_KEY = "pilar.any_host_blueprints"
+_ResultT = TypeVar("_ResultT")
 # Methods that only read: they run without a transaction, and every role may
 # use them where only writes are restricted.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -47,6 +52,7 @@ __all__ = [
     "bind_platform_request",
     "current_tenant",
     "directory",
+    "follow_moves",
     "get_nodes",
     "init_app",
     "is_bound_tenant_gone",
@@ -83,6 +89,7 @@ def init_app(app: Flask) -> None:
     )
     app.extensions[_ANY_HOST_KEY] = set()
     app.before_request(_route_request)
+    _install_follower(app)
 
 
 def allow_any_host(app: Flask, *blueprint_names: str) -> None:
@@ -216,6 +223,33 @@ def bind_platform_request(tenant_id: uuid.UUID) -> TenantRef:
     scope.bind_session(db.session(), tenant.schema_name, tenant_engine(tenant))
     g.tenant = tenant
     return tenant
+
+
+def follow_moves(work: Callable[[], _ResultT]) -> _ResultT:
+    """Run ``work`` in the bound tenant, again on its new node if it moves meanwhile.
+
+    ``work`` must be safe to run again after its transaction was rolled back.
+    Raises ``TenantMovingError`` when the switch outlasts ``MOVE_WAIT_SECONDS``.
+    """
+    return follow.call(work, _rebind)
+
+
+def _rebind(tenant: TenantRef) -> None:
+    directory().invalidate(tenant.domain)
+    scope.move_session(db.session(), tenant_engine(tenant))
+    g.tenant = tenant
+
+
+def _install_follower(app: Flask) -> None:
+    # Every view runs through follow_moves: a request that meets its tenant's
+    # db schema gone from the node it was routed to runs again on the node
+    # the tenant moved to. Flask calls the instance's dispatch_request.
+    dispatch = app.dispatch_request
+
+    def dispatch_following_moves() -> Any:  # Any: a view's return value
+        return follow_moves(dispatch)
+
+    app.dispatch_request = dispatch_following_moves  # type: ignore[method-assign]  # one hook, no subclass of Flask
 
 
 def _route_request() -> None:

@@ -89,6 +89,15 @@ def bind_session(
         _translate(session.connection(), schema_name)
 
 
+def move_session(session: orm.Session, engine: sa.Engine) -> None:
+    """Send ``session``'s tenant tables to ``engine``: its tenant moved there.
+
+    The session is rolled back first; the db schema's name stays the same.
+    """
+    session.rollback()
+    session.info[TENANT_ENGINE_KEY] = engine
+
+
 def read_without_transaction(session: orm.Session) -> None:
     """Run ``session``'s first transaction in autocommit mode.
 

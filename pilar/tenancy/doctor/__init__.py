@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from pilar.models import DEFAULT_NODE
 from pilar.tenancy.doctor import claims
+from pilar.tenancy.doctor import moves
 from pilar.tenancy.doctor import schemas
 from pilar.tenancy.doctor.problems import BuildSchema
 from pilar.tenancy.doctor.problems import Problem
@@ -26,6 +27,10 @@ from pilar.tenancy.doctor.problems import ProblemKind
 from pilar.tenancy.doctor.problems import Repair
 
 __all__ = ["Problem", "ProblemKind", "Repair", "find_problems", "repair"]
+
+_MOVE_KINDS = frozenset(
+    {ProblemKind.INTERRUPTED_MOVE, ProblemKind.REPLICATION_LEFTOVER}
+)
 
 
 def find_problems(*, claim_grace_seconds: float) -> list[Problem]:
@@ -36,13 +41,14 @@ def find_problems(*, claim_grace_seconds: float) -> list[Problem]:
     again anyway). Claims younger than ``claim_grace_seconds`` are not
     reported: their row may not have committed yet.
     """
-    problems: list[Problem] = []
+    problems, accounted = moves.find_move_problems()
     number_problems: list[Problem] = []
     for node in schemas.node_names():
         try:
             with schemas.node_engine(node).connect() as node_conn:
-                found = schemas.find_schema_problems(node, node_conn)
+                found = schemas.find_schema_problems(node, node_conn, accounted)
                 problems += found.problems
+                problems += moves.find_replication_leftovers(node, node_conn)
                 number_problems += claims.find_claim_problems(
                     node, node_conn, found.checkable, claim_grace_seconds
                 )
@@ -69,6 +75,8 @@ def repair(
     """Repair ``problem`` if it is still there; see each kind's repair."""
     if problem.kind is ProblemKind.NODE_UNREACHABLE:
         return Repair(problem, False, "start the node, then run doctor again")
+    if problem.kind in _MOVE_KINDS:
+        return moves.repair_move(problem)
     if problem.number is not None:
         return claims.repair_claim(problem, claim_grace_seconds)
     return schemas.repair_schema(problem, build_schema)

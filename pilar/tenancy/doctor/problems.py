@@ -18,6 +18,8 @@ BuildSchema = Callable[[sa.Connection, str], str]
 
 class ProblemKind(enum.Enum):
     NODE_UNREACHABLE = "the node cannot be reached: its tenants were not checked"
+    INTERRUPTED_MOVE = "a move to another node that stopped before its switch"
+    REPLICATION_LEFTOVER = "a move's replication object that no move is using"
     SCHEMA_WITHOUT_TENANT = "a tenant db schema that no tenant row of its node names"
     PENDING_DROP = "the db schema of a deleted tenant, not dropped from its node yet"
     TENANT_WITHOUT_SCHEMA = "a tenant row whose db schema is not on its node"

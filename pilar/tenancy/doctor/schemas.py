@@ -27,6 +27,7 @@ from pilar.tenancy.doctor.problems import ProblemKind
 from pilar.tenancy.doctor.problems import Repair
 from pilar.tenancy.migrations import lock_tenant
 from pilar.tenancy.migrations import record_revision
+from pilar.tenancy.moves.state import every_move
 from pilar.tenancy.names import SCHEMA_NAME_RE
 from pilar.tenancy.names import is_reserved_schema_name
 from pilar.tenancy.scope import bind_connection
@@ -89,15 +90,21 @@ def reason(error: Exception) -> str:
     return lines[0] if lines else type(error).__name__
 
 
-def find_schema_problems(node: str, node_conn: sa.Connection) -> NodeFindings:
-    """Return the schema problems of ``node``, reading its catalog on ``node_conn``."""
+def find_schema_problems(
+    node: str, node_conn: sa.Connection, accounted: set[tuple[str, str]]
+) -> NodeFindings:
+    """Return the schema problems of ``node``, reading its catalog on ``node_conn``.
+
+    The (node, schema) pairs ``accounted`` for by an unfinished move are
+    left out: undoing the move repairs them.
+    """
     tenants, pending = _control_plane(node)
     node_conn.execution_options(isolation_level="REPEATABLE READ")
     with node_conn.begin():
         looks = {
             name
             for name in node_conn.scalars(_tenant_like_schemas())
-            if is_tenant_schema_name(name)
+            if is_tenant_schema_name(name) and (node, name) not in accounted
         }
         existing = set(
             node_conn.scalars(
@@ -117,7 +124,7 @@ def find_schema_problems(node: str, node_conn: sa.Connection) -> NodeFindings:
     problems += [
         Problem(ProblemKind.TENANT_WITHOUT_SCHEMA, t.schema_name, t.domain, node=node)
         for t in tenants
-        if t.schema_name not in existing
+        if t.schema_name not in existing and (node, t.schema_name) not in accounted
     ]
     checkable = [t for t in tenants if t.schema_name in looks]
     for start in range(0, len(checkable), TENANTS_PER_TRANSACTION):
@@ -205,6 +212,11 @@ def repair_schema(problem: Problem, build_schema: BuildSchema) -> Repair:
     """
     if not is_tenant_schema_name(problem.schema_name):
         return Repair(problem, False, "not a tenant db schema name: left alone")
+    if any(
+        problem.schema_name in (move.schema_name, move.fenced_name)
+        for move in every_move()
+    ):
+        return Repair(problem, False, "a move not yet undone holds it")
     with node_engine(problem.node).connect() as node_conn, node_conn.begin():
         lock_tenant(node_conn, problem.schema_name)
         named = _named_by_tenant(problem.node, problem.schema_name)

@@ -1,0 +1,148 @@
+"""The tenant's db schema on the target node: built empty, then filled by COPY.
+
+The copy is built at the tenant's own revision (not necessarily the newest)
+with its ``alembic_version`` left empty, since the rows, the stamp
+included, come from the source: by logical replication's initial copy, or by
+``copy_rows`` in block-writes mode. ``copy_rows`` streams each table from one
+server to the other in PostgreSQL's binary COPY format (text between servers
+of different major versions), chunk by chunk, never holding a table in
+memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from flask import current_app
+from psycopg import sql
+from sqlalchemy.dialects.postgresql import REGCLASS
+
+from pilar.tenancy.migrations import head_revision
+from pilar.tenancy.migrations import upgrade_schema
+from pilar.tenancy.moves.links import driver
+from pilar.tenancy.scope import bind_connection
+
+_VERSION = sa.table("alembic_version", sa.column("version_num"))
+
+
+@dataclasses.dataclass(frozen=True)
+class TableInfo:
+    """A table of the tenant's db schema and its columns, in order."""
+
+    name: str
+    columns: tuple[str, ...]
+
+
+def tables(conn: sa.Connection, schema_name: str) -> list[TableInfo]:
+    """Return the tables of ``schema_name`` with their columns, by name."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT c.relname, array_agg(a.attname::text ORDER BY a.attnum) "
+            "FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_attribute a ON a.attrelid = c.oid "
+            "AND a.attnum > 0 AND NOT a.attisdropped "
+            "WHERE n.nspname = :schema AND c.relkind IN ('r', 'p') "
+            "GROUP BY c.relname ORDER BY c.relname"
+        ),
+        {"schema": schema_name},
+    )
+    return [TableInfo(name, tuple(columns)) for name, columns in rows]
+
+
+def build_copy(
+    conn: sa.Connection,
+    schema_name: str,
+    revision: str | None,
+    build_schema: Callable[[sa.Connection, str], str],
+) -> None:
+    """Create ``schema_name`` on ``conn``'s node at ``revision``, with no rows.
+
+    ``build_schema`` builds the newest revision fast (provisioning's DDL);
+    another revision runs the migrations up to it.
+    """
+    location = current_app.config["TENANT_MIGRATIONS_DIR"]
+    conn.execute(sa.schema.CreateSchema(schema_name))
+    if revision == head_revision(location):
+        build_schema(conn, schema_name)
+    elif revision is not None:
+        upgrade_schema(conn, schema_name, location, revision, record=False)
+    bind_connection(conn, schema_name)
+    conn.execute(sa.delete(_VERSION))
+
+
+def count_rows(
+    conn: sa.Connection, schema_name: str, infos: list[TableInfo]
+) -> dict[str, int]:
+    """Return each table's row count, in one round trip."""
+    counts = sa.union_all(
+        *(
+            sa.select(
+                sa.literal(info.name, sa.String).label("name"),
+                sa.func.count().label("rows"),
+            ).select_from(sa.table(info.name, schema=schema_name))
+            for info in infos
+        )
+    )
+    return {name: int(rows) for name, rows in conn.execute(counts)}
+
+
+def copy_rows(
+    source: sa.Connection,
+    target: sa.Connection,
+    schema_name: str,
+    infos: list[TableInfo],
+    *,
+    binary: bool,
+) -> None:
+    """Copy every row of ``infos`` from ``source`` to ``target``.
+
+    Runs in both connections' transactions: the source's must hold the lock
+    that keeps writers out.
+    """
+    fmt = sql.SQL("(FORMAT binary)" if binary else "")
+    source_driver, target_driver = driver(source), driver(target)
+    for info in infos:
+        table = sql.Identifier(schema_name, info.name)
+        columns = sql.SQL(", ").join(sql.Identifier(c) for c in info.columns)
+        out = sql.SQL("COPY {} ({}) TO STDOUT {}").format(table, columns, fmt)
+        into = sql.SQL("COPY {} ({}) FROM STDIN {}").format(table, columns, fmt)
+        with (
+            source_driver.cursor() as reader,
+            target_driver.cursor() as writer,
+            reader.copy(out) as rows_out,
+            writer.copy(into) as rows_in,
+        ):
+            for chunk in rows_out:
+                rows_in.write(chunk)
+
+
+def sequences(conn: sa.Connection, schema_name: str) -> dict[str, int]:
+    """Return the last value of each sequence of ``schema_name``."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT sequencename, last_value FROM pg_sequences "
+            "WHERE schemaname = :schema AND last_value IS NOT NULL"
+        ),
+        {"schema": schema_name},
+    )
+    return {name: int(value) for name, value in rows}
+
+
+def set_sequences(
+    conn: sa.Connection, schema_name: str, values: dict[str, int]
+) -> None:
+    """Set each sequence to its source's value: replication does not carry them."""
+    for name, value in values.items():
+        # format('%I.%I') quotes both names on the server.
+        sequence = sa.cast(sa.func.format("%I.%I", schema_name, name), REGCLASS)
+        conn.execute(sa.select(sa.func.setval(sequence, value)))
+
+
+def schema_revision(conn: sa.Connection, schema_name: str) -> str | None:
+    """Return the revision in ``schema_name``'s own ``alembic_version``."""
+    version = sa.table("alembic_version", sa.column("version_num"), schema=schema_name)
+    revisions = conn.scalars(sa.select(version.c.version_num)).all()
+    return ",".join(sorted(revisions)) or None

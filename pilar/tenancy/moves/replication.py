@@ -1,0 +1,228 @@
+"""PostgreSQL's logical replication of one tenant db schema from one node to another.
+
+A move owns one publication (``FOR TABLES IN SCHEMA``) and one logical slot on
+the source, and one subscription on the target, all named after the tenant's
+id (``object_name``), so a move run again, or ``doctor``, finds what an
+interrupted one left. The slot is created before the subscription and the
+subscription uses it (``create_slot = false``): creating a slot from within
+``CREATE SUBSCRIPTION`` hangs when both databases are on one server.
+
+Every statement here runs on a connection in autocommit mode: subscriptions
+cannot be created or dropped inside a transaction block.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+
+import sqlalchemy as sa
+from psycopg import sql
+
+from pilar.tenancy.moves.links import driver
+
+PREFIX = "pilar_move_"
+_LIKE = "pilar\\_move\\_%"
+# How long a slot may stay busy after its subscription was disabled.
+_SLOT_RELEASE_SECONDS = 10.0
+
+
+class ReplicationError(Exception):
+    """Replication of the tenant failed or did not catch up in time."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SyncState:
+    """How far the subscription's initial copy has got."""
+
+    tables: int
+    ready: int
+
+    @property
+    def is_done(self) -> bool:
+        return self.tables > 0 and self.ready == self.tables
+
+
+def object_name(tenant_id: uuid.UUID) -> str:
+    """Return the name of the move's publication, slot and subscription."""
+    return f"{PREFIX}{tenant_id.hex}"
+
+
+def tenant_of(name: str) -> uuid.UUID | None:
+    """Return the tenant id an object of ours is named after, if it is one."""
+    if not name.startswith(PREFIX):
+        return None
+    try:
+        return uuid.UUID(hex=name.removeprefix(PREFIX))
+    except ValueError:
+        return None
+
+
+def _run(conn: sa.Connection, statement: sql.Composed) -> None:
+    # DDL with identifiers and literals composed by the driver, on the
+    # connection's own DBAPI connection (autocommit, as SQLAlchemy set it).
+    driver(conn).execute(statement)
+
+
+def wal_level(conn: sa.Connection) -> str:
+    return str(conn.exec_driver_sql("SHOW wal_level").scalar())
+
+
+def publish(source: sa.Connection, name: str, schema_name: str) -> None:
+    """Create the publication of ``schema_name`` and the slot, on the source."""
+    _run(
+        source,
+        sql.SQL("CREATE PUBLICATION {} FOR TABLES IN SCHEMA {}").format(
+            sql.Identifier(name), sql.Identifier(schema_name)
+        ),
+    )
+    source.execute(
+        sa.select(sa.func.pg_create_logical_replication_slot(name, "pgoutput"))
+    )
+
+
+def subscribe(target: sa.Connection, name: str, source_conninfo: str) -> None:
+    """Create the subscription on the target; it copies every row, then streams."""
+    _run(
+        target,
+        sql.SQL(
+            "CREATE SUBSCRIPTION {name} CONNECTION {conninfo} PUBLICATION {name} "
+            "WITH (create_slot = false, slot_name = {slot}, copy_data = true)"
+        ).format(
+            name=sql.Identifier(name),
+            conninfo=sql.Literal(source_conninfo),
+            slot=sql.Literal(name),
+        ),
+    )
+
+
+def sync_state(target: sa.Connection, name: str) -> SyncState:
+    row = target.execute(
+        sa.text(
+            "SELECT count(*), count(*) FILTER (WHERE r.srsubstate IN ('r', 's')) "
+            "FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid "
+            "WHERE s.subname = :name"
+        ),
+        {"name": name},
+    ).one()
+    return SyncState(tables=row[0], ready=row[1])
+
+
+def check_errors(target: sa.Connection, name: str) -> None:
+    """Raise ``ReplicationError`` if the subscription's workers have failed."""
+    errors = target.execute(
+        sa.text(
+            "SELECT apply_error_count + sync_error_count "
+            "FROM pg_stat_subscription_stats WHERE subname = :name"
+        ),
+        {"name": name},
+    ).scalar()
+    if errors:
+        raise ReplicationError(
+            f"The subscription on the target failed {errors} times; see its log."
+        )
+
+
+def current_lsn(source: sa.Connection) -> str:
+    return str(source.exec_driver_sql("SELECT pg_current_wal_lsn()").scalar())
+
+
+def lag_bytes(source: sa.Connection, name: str) -> int | None:
+    """Return how far the target is behind the source, in bytes of WAL."""
+    lag = source.execute(
+        sa.text(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) "
+            "FROM pg_replication_slots WHERE slot_name = :name"
+        ),
+        {"name": name},
+    ).scalar()
+    return None if lag is None else int(lag)
+
+
+def has_applied(source: sa.Connection, name: str, lsn: str) -> bool:
+    """Tell whether the target has applied and confirmed everything up to ``lsn``."""
+    return bool(
+        source.execute(
+            sa.text(
+                "SELECT confirmed_flush_lsn >= CAST(:lsn AS pg_lsn) "
+                "FROM pg_replication_slots WHERE slot_name = :name"
+            ),
+            {"name": name, "lsn": lsn},
+        ).scalar()
+    )
+
+
+def stop_subscription(target: sa.Connection, name: str) -> None:
+    """Disable and drop the subscription, leaving its slot to ``drop_slot``."""
+    if not target.execute(
+        sa.text(
+            "SELECT 1 FROM pg_subscription WHERE subname = :name AND subdbid = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())"
+        ),
+        {"name": name},
+    ).scalar():
+        return
+    # Without its slot, dropping it does not need the source: it may be gone.
+    for statement in (
+        "ALTER SUBSCRIPTION {} DISABLE",
+        "ALTER SUBSCRIPTION {} SET (slot_name = NONE)",
+        "DROP SUBSCRIPTION {}",
+    ):
+        _run(target, sql.SQL(statement).format(sql.Identifier(name)))
+
+
+def disable_subscription(target: sa.Connection, name: str) -> None:
+    _run(target, sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(sql.Identifier(name)))
+
+
+def drop_slot(source: sa.Connection, name: str) -> None:
+    """Drop the slot once no walsender uses it; it would keep WAL forever."""
+    deadline = time.monotonic() + _SLOT_RELEASE_SECONDS
+    while True:
+        active = source.execute(
+            sa.text(
+                "SELECT active FROM pg_replication_slots "
+                "WHERE slot_name = :name AND database = current_database()"
+            ),
+            {"name": name},
+        ).scalar()
+        if active is None:
+            return
+        if not active:
+            source.execute(sa.select(sa.func.pg_drop_replication_slot(name)))
+            return
+        if time.monotonic() >= deadline:
+            # A walsender of ours that outlived its subscription.
+            source.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(active_pid) "
+                    "FROM pg_replication_slots WHERE slot_name = :name"
+                ),
+                {"name": name},
+            )
+            deadline = time.monotonic() + _SLOT_RELEASE_SECONDS
+        time.sleep(0.1)
+
+
+def drop_publication(source: sa.Connection, name: str) -> None:
+    _run(
+        source,
+        sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(name)),
+    )
+
+
+def leftovers(conn: sa.Connection) -> dict[str, list[str]]:
+    """Return our subscriptions, slots and publications in ``conn``'s database."""
+    queries = {
+        "subscription": "SELECT subname FROM pg_subscription WHERE subname LIKE "
+        ":like AND subdbid = (SELECT oid FROM pg_database "
+        "WHERE datname = current_database())",
+        "slot": "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE "
+        ":like AND database = current_database()",
+        "publication": "SELECT pubname FROM pg_publication WHERE pubname LIKE :like",
+    }
+    return {
+        kind: sorted(conn.execute(sa.text(query), {"like": _LIKE}).scalars())
+        for kind, query in queries.items()
+    }
