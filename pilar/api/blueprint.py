@@ -35,7 +35,16 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]  # flask-smorest
 
         webargs builds a new instance of a schema class on every request,
         which costs more than parsing a list request's arguments.
+
+        A JSON body is documented as required only when its schema requires
+        a field: a request without a body is read as ``{}``, which a schema
+        that requires nothing (a PATCH's, say) accepts.
         """
         if isinstance(schema, type):
             schema = schema()
+        if kwargs.get("location", "json") == "json":
+            kwargs.setdefault(
+                "required",
+                any(field.required for field in schema.load_fields.values()),
+            )
         return super().arguments(schema, **kwargs)
