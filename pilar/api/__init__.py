@@ -15,6 +15,7 @@ from pilar.api import idempotency
 from pilar.api import integrations
 from pilar.api import me
 from pilar.api import nodes
+from pilar.api import openapi
 from pilar.api import phone_numbers
 from pilar.api import tenants
 from pilar.api import users
@@ -27,6 +28,7 @@ from pilar.api.platform import SECURITY_SCHEME
 
 def init_app(app: Flask) -> None:
     api = Api(app)
+    openapi.init_spec(api)
     api.spec.components.security_scheme("platformToken", SECURITY_SCHEME)
     api.spec.components.security_scheme("bearerAuth", auth.SECURITY_SCHEME)
     api.register_blueprint(health.blp)
