@@ -15,10 +15,12 @@ from pilar.api.blueprint import Blueprint
 from pilar.api.errors import error_responses
 from pilar.models import Role
 from pilar.models import TenantIntegrationType
+from pilar.schemas.integrations import CONFIG_RULES
 from pilar.schemas.integrations import CONFIG_SCHEMAS
 from pilar.schemas.integrations import IntegrationPageSchema
-from pilar.schemas.integrations import IntegrationPutSchema
 from pilar.schemas.integrations import IntegrationSchema
+from pilar.schemas.integrations import config_component
+from pilar.schemas.integrations import integration_put_schema
 from pilar.schemas.integrations import load_config
 from pilar.schemas.pagination import PageArgsSchema
 from pilar.services import integrations as integration_service
@@ -33,11 +35,6 @@ blp = Blueprint(
 )
 blp.before_request(authenticate)
 
-# The path names a type in lower case; any other value matches no route (404).
-_TYPES = ", ".join(type_.value.lower() for type_ in TenantIntegrationType)
-_TYPE_RULE = f"/<any({_TYPES}):type_name>"
-
-
 blp.before_request(roles_required(Role.OWNER, Role.ADMIN))
 
 
@@ -50,8 +47,9 @@ def register_schemas(spec: APISpec) -> None:
     """
     before = set(spec.components.schemas)
     for type_, schema in CONFIG_SCHEMAS.items():
-        name = "".join(part.capitalize() for part in type_.value.split("_"))
-        spec.components.schema(f"{name}Config", schema=schema)
+        spec.components.schema(
+            config_component(type_), CONFIG_RULES.get(type_), schema=schema
+        )
     for name in set(spec.components.schemas) - before:
         component = spec.components.schemas[name]
         secrets = {
@@ -95,49 +93,58 @@ class Integrations(MethodView):
         }
 
 
-@blp.route(_TYPE_RULE)
-class IntegrationsByType(MethodView):
-    @blp.doc(security=SECURITY)
-    @blp.response(200, IntegrationSchema)
-    @error_responses(blp, 401, 403, 404)
-    def get(self, type_name: str) -> dict[str, Any]:
-        """Show an integration
+def _route(type_: TenantIntegrationType) -> None:
+    """Serve ``type_``'s integration at ``/api/v1/integrations/<type>``.
 
-        404 when the type is unknown or not set up.
-        """
-        return _present(
-            integration_service.get_integration(
-                current_user().tenant_id, TenantIntegrationType[type_name.upper()]
+    A path per type, not one with the type as a parameter: the body of a PUT
+    depends on the type, and only a path of its own can say so in OpenAPI.
+    """
+    put_schema = integration_put_schema(type_)
+
+    class IntegrationsOfType(MethodView):
+        @blp.doc(security=SECURITY)
+        @blp.response(200, IntegrationSchema)
+        @error_responses(blp, 401, 403, 404)
+        def get(self) -> dict[str, Any]:
+            """Show the integration of this type
+
+            404 when it is not set up.
+            """
+            return _present(
+                integration_service.get_integration(current_user().tenant_id, type_)
             )
-        )
 
-    @blp.doc(security=SECURITY)
-    @blp.arguments(IntegrationPutSchema)
-    @blp.response(200, IntegrationSchema, description="Replaced.")
-    @blp.alt_response(
-        201, schema=IntegrationSchema, description="Created.", success=True
+        @blp.doc(security=SECURITY)
+        @blp.arguments(put_schema)
+        @blp.response(200, IntegrationSchema, description="Replaced.")
+        @blp.alt_response(
+            201, schema=IntegrationSchema, description="Created.", success=True
+        )
+        @error_responses(blp, 400, 401, 403, 409, 413, 415)
+        def put(self, data: dict[str, Any]) -> tuple[dict[str, Any], int]:
+            """Set up or replace the integration of this type
+
+            `config` follows the type's config schema; unknown keys get 422.
+            Secrets that are omitted keep their stored values (a required one
+            must be set once); an optional one set to null is removed.
+            """
+            config = load_config(type_, data["config"])
+            integration, created = integration_service.put_integration(
+                current_user().tenant_id, type_, config=config, active=data["active"]
+            )
+            return _present(integration), 201 if created else 200
+
+        @blp.doc(security=SECURITY)
+        @blp.response(204)
+        @error_responses(blp, 401, 403, 404)
+        def delete(self) -> None:
+            """Remove the integration of this type and its secrets"""
+            integration_service.delete_integration(current_user().tenant_id, type_)
+
+    blp.route(f"/{type_.value.lower()}", endpoint=f"{type_.value.lower()}")(
+        IntegrationsOfType
     )
-    @error_responses(blp, 400, 401, 403, 404, 409, 413, 415)
-    def put(self, data: dict[str, Any], type_name: str) -> tuple[dict[str, Any], int]:
-        """Set up or replace an integration
 
-        `config` follows the type's schema (MagiclineConfig, FitogramConfig,
-        GoogleCalendarConfig, CsvConfig); unknown keys get 422. Secrets that
-        are omitted keep their stored values (a required one must be set
-        once); an optional one set to null is removed.
-        """
-        type_ = TenantIntegrationType[type_name.upper()]
-        config = load_config(type_, data["config"])
-        integration, created = integration_service.put_integration(
-            current_user().tenant_id, type_, config=config, active=data["active"]
-        )
-        return _present(integration), 201 if created else 200
 
-    @blp.doc(security=SECURITY)
-    @blp.response(204)
-    @error_responses(blp, 401, 403, 404)
-    def delete(self, type_name: str) -> None:
-        """Remove an integration and its secrets"""
-        integration_service.delete_integration(
-            current_user().tenant_id, TenantIntegrationType[type_name.upper()]
-        )
+for _type in TenantIntegrationType:
+    _route(_type)

@@ -131,7 +131,11 @@ class ServiceAccountSchema(Schema):
     token_uri = fields.String(
         required=True,
         validate=[validate.Length(max=2048), _google_token_uri],
-        metadata={"example": "https://oauth2.googleapis.com/token"},
+        metadata={
+            "example": "https://oauth2.googleapis.com/token",
+            "pattern": r"^https://(oauth2\.googleapis\.com|accounts\.google\.com)"
+            r"(/[^\s]*)?$",
+        },
     )
 
 
@@ -139,7 +143,11 @@ class GoogleCalendarConfigSchema(Schema):
     calendar_id = fields.String(required=True, validate=_TEXT)
     service_account = fields.Nested(ServiceAccountSchema, required=True)
     time_zone = fields.String(
-        validate=_time_zone, metadata={"example": "Europe/Berlin"}
+        validate=_time_zone,
+        metadata={
+            "description": "An IANA time zone that the server's tz database has.",
+            "example": "Europe/Berlin",
+        },
     )
 
 
@@ -152,13 +160,21 @@ class CsvConfigSchema(Schema):
         ],
     )
     encoding = fields.String(
-        load_default="utf-8", validate=[validate.Length(max=64), _encoding]
+        load_default="utf-8",
+        validate=[validate.Length(max=64), _encoding],
+        metadata={
+            "description": "The name of a text encoding that Python knows, such as "
+            "`utf-8`, `latin-1` or `cp1252`."
+        },
     )
     has_header = JSONBoolean(load_default=True)
     column_map = fields.Dict(
         keys=fields.String(validate=validate.Length(min=1, max=64)),
         values=fields.String(validate=validate.Length(min=1, max=255)),
-        metadata={"description": "Our field name → the CSV header that holds it."},
+        metadata={
+            "description": "Our field name (1 to 64 characters) → the CSV header "
+            "that holds it."
+        },
     )
 
 
@@ -167,6 +183,12 @@ CONFIG_SCHEMAS: dict[TenantIntegrationType, type[ma.Schema]] = {
     TenantIntegrationType.FITOGRAM: FitogramConfigSchema,
     TenantIntegrationType.GOOGLE_CALENDAR: GoogleCalendarConfigSchema,
     TenantIntegrationType.CSV: CsvConfigSchema,
+}
+# What the document says of a config schema beside its fields.
+CONFIG_RULES: dict[TenantIntegrationType, dict[str, Any]] = {
+    TenantIntegrationType.FITOGRAM: {
+        "anyOf": [{"required": ["provider_id"]}, {"required": ["provider_slug"]}]
+    },
 }
 
 
@@ -197,27 +219,33 @@ def load_config(type_: TenantIntegrationType, config: Any) -> dict[str, Any]:
     return loaded
 
 
+def config_component(type_: TenantIntegrationType) -> str:
+    """Return the name of ``type_``'s config schema in the OpenAPI document."""
+    return "".join(part.capitalize() for part in type_.value.split("_")) + "Config"
+
+
 class IntegrationPutSchema(Schema):
+    config = fields.Dict(required=True)
+    active = JSONBoolean(load_default=True)
+
+
+def integration_put_schema(type_: TenantIntegrationType) -> type[ma.Schema]:
+    """Return the body schema of a PUT of a ``type_`` integration.
+
+    Its ``config`` is loaded by ``load_config``; the document names the
+    type's own config schema for it.
+    """
     config = fields.Dict(
         required=True,
         metadata={
-            "description": "Depends on the type in the path: MagiclineConfig, "
-            "FitogramConfig, GoogleCalendarConfig or CsvConfig. Secrets may be "
-            "omitted to keep the stored ones, or set to null to remove an "
-            "optional one.",
-            # anyOf: an empty config, say, fits more than one type.
-            "anyOf": [
-                {"$ref": f"#/components/schemas/{name}"}
-                for name in (
-                    "MagiclineConfig",
-                    "FitogramConfig",
-                    "GoogleCalendarConfig",
-                    "CsvConfig",
-                )
-            ],
+            "description": "Secrets may be omitted to keep the stored ones (a "
+            "required one must have been set once, else 422), or set to null to "
+            "remove an optional one.",
+            "allOf": [{"$ref": f"#/components/schemas/{config_component(type_)}"}],
         },
     )
-    active = JSONBoolean(load_default=True)
+    name = config_component(type_).removesuffix("Config") + "IntegrationPutSchema"
+    return IntegrationPutSchema.from_dict({"config": config}, name=name)
 
 
 class IntegrationSchema(Schema):

@@ -196,7 +196,10 @@ PATHS = {
     "/api/v1/users": {"get", "post"},
     "/api/v1/users/{user_id}": {"get", "patch", "delete"},
     "/api/v1/integrations": {"get"},
-    "/api/v1/integrations/{type_name}": {"get", "put", "delete"},
+    **{
+        f"/api/v1/integrations/{type_name}": {"get", "put", "delete"}
+        for type_name in ("magicline", "fitogram", "google_calendar", "csv")
+    },
 }
 
 
@@ -244,19 +247,27 @@ def test_openapi_documents_each_integration_config(acme):
     for name in ("MagiclineConfig", "FitogramConfig", "GoogleCalendarConfig"):
         assert name in schemas
     assert schemas["MagiclineConfig"]["properties"]["api_key"]["writeOnly"] is True
-    # A PUT may omit a stored secret, so the document requires none, and an
-    # empty config fits more than one type's schema.
+    # A PUT may omit a stored secret, so the document requires none.
     assert schemas["MagiclineConfig"]["required"] == ["tenant"]
     assert set(schemas["ServiceAccount"]["required"]) == {"client_email", "token_uri"}
-    assert "anyOf" in schemas["IntegrationPut"]["properties"]["config"]
-    assert schemas["CsvConfig"]["properties"]["delimiter"]["default"] == ","
-    parameter = document["paths"]["/api/v1/integrations/{type_name}"]["parameters"][0]
-    assert sorted(parameter["schema"]["enum"]) == [
-        "csv",
-        "fitogram",
-        "google_calendar",
-        "magicline",
+    assert schemas["FitogramConfig"]["anyOf"] == [
+        {"required": ["provider_id"]},
+        {"required": ["provider_slug"]},
     ]
+    assert schemas["CsvConfig"]["properties"]["delimiter"]["default"] == ","
+    # A path per type: the body of a PUT names that type's config schema.
+    for type_name, name in (
+        ("magicline", "Magicline"),
+        ("fitogram", "Fitogram"),
+        ("google_calendar", "GoogleCalendar"),
+        ("csv", "Csv"),
+    ):
+        operation = document["paths"][f"/api/v1/integrations/{type_name}"]["put"]
+        body = operation["requestBody"]["content"]["application/json"]["schema"]
+        put = schemas[body["$ref"].rpartition("/")[2]]
+        assert put["properties"]["config"]["allOf"] == [
+            {"$ref": f"#/components/schemas/{name}Config"}
+        ]
 
 
 def test_an_integer_too_long_to_decode_gets_400(acme):
