@@ -16,6 +16,17 @@ from pilar.emails import within_limits
 # digits in all, nothing else (no spaces, punctuation, letters or extension).
 _E164_RE = re.compile(r"\+[1-9][0-9]{1,14}", re.ASCII)
 _HOST_LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.ASCII)
+# A host name label, and an RFC 1123 host name of two labels or more, as the
+# document states them; its length is limited apart (253).
+_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOST_NAME_PATTERN = rf"^(?:{_LABEL}\.)+{_LABEL}$"
+# The same, but a top-level label that starts with a letter: never an IPv4
+# address, nor something that looks like one.
+_SERVER_NAME_PATTERN = rf"^(?:{_LABEL}\.)+[A-Za-z](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?$"
+# Text with a character that str.strip() keeps: Python's blanks, as ranges.
+NOT_BLANK_PATTERN = (
+    r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+)
 
 
 class EmailAddress(fields.Email):
@@ -80,7 +91,10 @@ class E164Number(fields.String):
 
     def __init__(self, **kwargs: Any) -> None:
         metadata = {
-            "description": "E.164: `+`, country code and number, at most 15 digits.",
+            "description": "E.164: `+`, country code and number, at most 15 "
+            "digits. libphonenumber must judge it a valid number of its country, "
+            "else 422.",
+            "pattern": f"^{_E164_RE.pattern}$",
             "example": "+4930901820",
             **kwargs.pop("metadata", {}),
         }
@@ -107,6 +121,21 @@ class HostName(fields.String):
     default_error_messages = {  # noqa: RUF012  # marshmallow merges these per class
         "invalid_host": "Must be a host name such as sip.example.com, or an IP address."
     }
+
+    def __init__(self, **kwargs: Any) -> None:
+        # The document asks a top-level label to start with a letter, where
+        # the server asks only that it not be all digits (so that 10.0.0.256
+        # is no host name): a narrower rule, and simpler to say.
+        metadata = {
+            "maxLength": 253,
+            "anyOf": [
+                {"pattern": _SERVER_NAME_PATTERN},
+                {"format": "ipv4"},
+                {"format": "ipv6"},
+            ],
+            **kwargs.pop("metadata", {}),
+        }
+        super().__init__(metadata=metadata, **kwargs)
 
     def _deserialize(
         self, value: Any, attr: str | None, data: Any, **kwargs: Any

@@ -17,7 +17,10 @@ class PageArgsSchema(Schema):
     cursor = fields.String(
         load_default=None,
         validate=validate.Length(max=512),
-        metadata={"description": "`next_cursor` of the previous page."},
+        metadata={
+            "description": "`next_cursor` of the previous page. Only the server "
+            "makes cursors: any other value gets 422."
+        },
     )
 
 

@@ -8,6 +8,8 @@ from marshmallow import validate
 from pilar.models import TenantStatus
 from pilar.passwords import MIN_PASSWORD_LENGTH
 from pilar.schemas.base import Schema
+from pilar.schemas.fields import HOST_NAME_PATTERN
+from pilar.schemas.fields import NOT_BLANK_PATTERN
 from pilar.schemas.fields import EmailAddress
 from pilar.schemas.pagination import PageArgsSchema
 from pilar.schemas.pagination import PageSchema
@@ -43,15 +45,35 @@ class OwnerSchema(Schema):
     )
 
 
+_NAME = {
+    "description": "Blanks around it are dropped; what remains has 1 to 200 "
+    "characters.",
+    "pattern": NOT_BLANK_PATTERN,
+}
+_DOMAIN = {
+    "description": "An RFC 1123 host name of two labels or more, such as "
+    "`berlin.example.com`, that is not a platform host (else 422); one that "
+    "another tenant has gets 409.",
+    "pattern": HOST_NAME_PATTERN,
+}
+
+
 class TenantCreateSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    domain = fields.String(required=True, validate=validate.Length(min=1, max=253))
+    name = fields.String(
+        required=True, validate=validate.Length(min=1, max=200), metadata=_NAME
+    )
+    domain = fields.String(
+        required=True, validate=validate.Length(min=1, max=253), metadata=_DOMAIN
+    )
     schema_name = fields.String(
         load_default=None,
         allow_none=True,
         metadata={
-            "description": "Derived from the domain's first label when omitted; "
-            "else must match ^[a-z][a-z0-9_]{0,62}$ and not be reserved."
+            "description": "Derived from the domain's first label when omitted. "
+            "Must not be reserved (else 422): `public`, `information_schema`, "
+            "`pg_…`, an SQL reserved word, or a db schema that exists and is no "
+            "tenant's; another tenant's gets 409.",
+            "pattern": "^[a-z][a-z0-9_]{0,62}$",
         },
     )
     owner = fields.Nested(OwnerSchema, load_default=None, allow_none=True)
@@ -60,15 +82,15 @@ class TenantCreateSchema(Schema):
         allow_none=True,
         validate=validate.Length(min=1, max=32),
         metadata={
-            "description": "A configured node (GET /api/v1/nodes); when omitted, "
-            "the placement node with the fewest tenants."
+            "description": "A configured node (GET /api/v1/nodes; else 422); "
+            "when omitted, the placement node with the fewest tenants."
         },
     )
 
 
 class TenantUpdateSchema(Schema):
-    name = fields.String(validate=validate.Length(min=1, max=200))
-    domain = fields.String(validate=validate.Length(min=1, max=253))
+    name = fields.String(validate=validate.Length(min=1, max=200), metadata=_NAME)
+    domain = fields.String(validate=validate.Length(min=1, max=253), metadata=_DOMAIN)
     status = fields.Enum(TenantStatus)
 
 

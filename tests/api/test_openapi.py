@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+
+from pilar.errors import ValidationError
+from pilar.schemas.fields import HOST_NAME_PATTERN
+from pilar.tenancy.names import validate_domain
 
 NULL_ONLY = {"type": "object", "nullable": True, "enum": [None]}
 
@@ -74,3 +79,31 @@ def test_refused_values_are_documented(document):
 
 def test_what_no_database_can_store_is_said_once_for_every_body(document):
     assert "NUL characters" in document["info"]["description"]
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        "berlin.example.com",
+        "a.b",
+        "1.2",
+        "x-y.example",
+        "Berlin.Example.COM",
+        f"{'a' * 63}.example",
+        "-a.example",
+        "a-.example",
+        "a..b",
+        "example",
+        "a_b.example",
+        "bücher.example",
+        f"{'a' * 64}.example",
+    ],
+)
+def test_the_document_and_the_server_agree_on_a_tenant_domain(domain):
+    try:
+        validate_domain(domain, ())
+    except ValidationError:
+        valid = False
+    else:
+        valid = True
+    assert bool(re.search(HOST_NAME_PATTERN, domain)) is valid
