@@ -43,8 +43,22 @@ PARAMETER = {
     "method, path or body gets 422 `idempotency_key_reused`, and one still "
     "running 409 `idempotency_key_in_use`. Only 2xx answers are kept: a write "
     "that failed changed nothing and runs again.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "schema": {
+        "type": "string",
+        "pattern": "^[!-~]+$",
+        "minLength": 1,
+        "maxLength": 255,
+    },
 }
+# What a keyed write may answer besides what its view documents.
+_KEY_ERRORS = {
+    "400": f"the {HEADER} is not 1 to 255 visible ASCII characters",
+    "409": f"this {HEADER} is still being run by another request "
+    "(`idempotency_key_in_use`)",
+    "422": f"this {HEADER} was used for another method, path or body "
+    "(`idempotency_key_reused`)",
+}
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 
 
 def install(app: Flask, spec: Any, *blueprint_names: str) -> None:
@@ -66,6 +80,19 @@ def install(app: Flask, spec: Any, *blueprint_names: str) -> None:
             for method, operation in operations.items():
                 if method.upper() in WRITE_METHODS:
                     operation.setdefault("parameters", []).append(PARAMETER)
+                    _document_responses(operation["responses"])
+
+
+def _document_responses(responses: dict[str, Any]) -> None:
+    for status, cause in _KEY_ERRORS.items():
+        response = responses.get(status)
+        if response is None:
+            description = cause[0].upper() + cause[1:] + "."
+        elif "$ref" in response:  # flask-smorest's shared 422
+            description = f"Not valid, or {cause}."
+        else:
+            description = f"{response['description']} Or {cause}."
+        responses[status] = {"description": description, "content": _ERROR}
 
 
 def _openapi_path(rule: str) -> str:

@@ -257,3 +257,10 @@ def test_the_document_offers_the_header_on_every_write(client):
     for path, method, operation in writes:
         names = [p["name"] for p in operation.get("parameters", [])]
         assert "Idempotency-Key" in names, (path, method)
+        # What a key alone may cause: malformed, still running, reused.
+        for status, code in (
+            ("400", "visible ASCII"),
+            ("409", "idempotency_key_in_use"),
+            ("422", "idempotency_key_reused"),
+        ):
+            assert code in operation["responses"][status]["description"]
