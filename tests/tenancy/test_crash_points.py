@@ -84,7 +84,9 @@ def add_plan(app: Flask, tenant: Tenant) -> None:
 
 def pending_drops(app: Flask) -> int:
     with app.app_context():
-        return db.session.scalar(sa.select(sa.func.count()).select_from(PendingDrop))
+        return db.session.execute(
+            sa.select(sa.func.count()).select_from(PendingDrop)
+        ).scalar_one()
 
 
 def claim_of(app: Flask, number: str) -> ClaimedNumber | None:

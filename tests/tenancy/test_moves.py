@@ -67,9 +67,9 @@ def make_studio(app: Flask, node: str = "eu2", plans: int = 50) -> TenantActions
 
 def node_of(app: Flask, studio: TenantActions) -> str:
     with app.app_context():
-        node: str = db.session.scalar(
+        node = db.session.execute(
             sa.select(Tenant.node).where(Tenant.id == studio.tenant.id)
-        )
+        ).scalar_one()
     return node
 
 

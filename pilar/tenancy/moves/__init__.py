@@ -22,7 +22,9 @@ import enum
 import time
 from collections.abc import Callable
 
+import psycopg
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy import orm
 
 from pilar.errors import ConflictError
@@ -245,16 +247,30 @@ def _logically(
     try:
         with autocommit(move.source_node) as source:
             replication.publish(source, name, move.schema_name)
+        timeout = current_app.config["DB_CONNECT_TIMEOUT"]
+        with replication.exported_slot(
+            conninfo(move.source_node), name, timeout
+        ) as snapshot:
+            _copy_at(move, infos, snapshot, progress)
         with autocommit(move.target_node) as target:
             replication.subscribe(target, name, conninfo(move.source_node))
-    except (sa.exc.DBAPIError, NodeUnavailableError) as error:
+    except (
+        sa.exc.DBAPIError,
+        psycopg.Error,
+        replication.ReplicationError,
+        NodeUnavailableError,
+    ) as error:
         if not fall_back:
-            raise MoveError(f"Logical replication could not start: {error}") from None
-        progress("logical replication could not start; blocking writes instead")
+            raise MoveError(
+                f"Logical replication could not start: {_reason(error)}."
+            ) from None
+        progress(
+            f"logical replication could not start ({_reason(error)}); "
+            "blocking writes instead"
+        )
         cleanup.undo(move, progress)
         state.begin(move)
         return None
-    _wait_for_copy(move, name, infos, progress)
     for attempt in range(1, SWITCH_ATTEMPTS + 1):
         _wait_for_lag(move, name, progress)
         try:
@@ -270,6 +286,30 @@ def _logically(
     raise MoveError("The target did not catch up within the write block.")
 
 
+def _copy_at(
+    move: TenantMove,
+    infos: list[copying.TableInfo],
+    snapshot: str,
+    progress: Progress,
+) -> None:
+    """Copy every row as of the slot's ``snapshot``, in one target transaction."""
+    with (
+        get_nodes().engine(move.source_node).connect() as source,
+        get_nodes().engine(move.target_node).connect() as target,
+    ):
+        source = source.execution_options(isolation_level="REPEATABLE READ")
+        with source.begin(), target.begin():
+            copying.use_snapshot(source, snapshot)
+            copying.copy_rows(
+                source,
+                target,
+                move.schema_name,
+                infos,
+                binary=_same_major_version(source, target),
+                progress=progress,
+            )
+
+
 class _CatchUpTimeoutError(Exception):
     pass
 
@@ -283,6 +323,10 @@ def _catch_up(move: TenantMove, name: str, source: sa.Connection) -> None:
         time.sleep(_POLL_SECONDS)
     with autocommit(move.target_node) as target:
         replication.disable_subscription(target, name)
+        # Replication carries rows, not sequences' positions.
+        copying.set_sequences(
+            target, move.schema_name, copying.sequences(source, move.schema_name)
+        )
 
 
 def _target_counts(move: TenantMove, infos: list[copying.TableInfo]) -> dict[str, int]:
@@ -290,30 +334,14 @@ def _target_counts(move: TenantMove, infos: list[copying.TableInfo]) -> dict[str
         return copying.count_rows(target, move.schema_name, infos)
 
 
-def _wait_for_copy(
-    move: TenantMove, name: str, infos: list[copying.TableInfo], progress: Progress
-) -> None:
-    with autocommit(move.source_node) as source:
-        total = sum(copying.count_rows(source, move.schema_name, infos).values())
-    reported = 0.0
-    with autocommit(move.target_node) as target:
-        while True:
-            replication.check_errors(target, name)
-            if replication.sync_state(target, name).is_done:
-                return
-            if time.monotonic() - reported >= _PROGRESS_SECONDS:
-                copied = sum(
-                    copying.count_rows(target, move.schema_name, infos).values()
-                )
-                progress(f"copying: {copied:,} of about {total:,} rows")
-                reported = time.monotonic()
-            time.sleep(0.05)
-
-
 def _wait_for_lag(move: TenantMove, name: str, progress: Progress) -> None:
     reported = 0.0
-    with autocommit(move.source_node) as source:
+    with (
+        autocommit(move.source_node) as source,
+        autocommit(move.target_node) as target,
+    ):
         while True:
+            replication.check_errors(target, name)
             lag = replication.lag_bytes(source, name)
             if lag is None:
                 raise MoveError("The replication slot on the source is gone.")
@@ -341,9 +369,12 @@ def _blocking_writes(
                 move.schema_name,
                 infos,
                 binary=_same_major_version(source, target),
+                progress=progress,
+            )
+            copying.set_sequences(
+                target, move.schema_name, copying.sequences(source, move.schema_name)
             )
             transaction.commit()
-            progress("copied every row")
 
         return cutover.run(
             move,

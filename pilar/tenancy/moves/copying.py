@@ -96,12 +96,15 @@ def copy_rows(
     infos: list[TableInfo],
     *,
     binary: bool,
+    progress: Callable[[str], None],
 ) -> None:
     """Copy every row of ``infos`` from ``source`` to ``target``.
 
-    Runs in both connections' transactions: the source's must hold the lock
-    that keeps writers out.
+    Runs in both connections' transactions; the source's sees the rows to
+    copy and no later ones (a lock keeps writers out, or a snapshot).
     """
+    counts = count_rows(source, schema_name, infos)
+    total, copied = sum(counts.values()), 0
     fmt = sql.SQL("(FORMAT binary)" if binary else "")
     source_driver, target_driver = driver(source), driver(target)
     for info in infos:
@@ -117,6 +120,15 @@ def copy_rows(
         ):
             for chunk in rows_out:
                 rows_in.write(chunk)
+        copied += counts[info.name]
+        progress(f"copied {info.name}: {copied:,} of {total:,} rows")
+
+
+def use_snapshot(conn: sa.Connection, snapshot: str) -> None:
+    """Make ``conn``'s new REPEATABLE READ transaction see exported ``snapshot``."""
+    driver(conn).execute(
+        sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot))
+    )
 
 
 def sequences(conn: sa.Connection, schema_name: str) -> dict[str, int]:

@@ -3,20 +3,28 @@
 A move owns one publication (``FOR TABLES IN SCHEMA``) and one logical slot on
 the source, and one subscription on the target, all named after the tenant's
 id (``object_name``), so a move run again, or ``doctor``, finds what an
-interrupted one left. The slot is created before the subscription and the
-subscription uses it (``create_slot = false``): creating a slot from within
-``CREATE SUBSCRIPTION`` hangs when both databases are on one server.
+interrupted one left. The slot is created first, on a replication
+connection that exports its snapshot: the move copies every row as of that
+snapshot itself (``copying.copy_rows``), and the subscription, created
+without a copy of its own, streams what changed after it. So no table
+synchronisation workers run, which would leave replication slots of their
+own, not named after the tenant, if the target went away mid-copy; and a
+subscription to a database of the same server never creates its slot in
+the same command, which hangs.
 
-Every statement here runs on a connection in autocommit mode: subscriptions
+Statements on ``sa.Connection`` here run in autocommit mode: subscriptions
 cannot be created or dropped inside a transaction block.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import re
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import psycopg
 import sqlalchemy as sa
 from psycopg import sql
 
@@ -24,24 +32,13 @@ from pilar.tenancy.moves.links import driver
 
 PREFIX = "pilar_move_"
 _LIKE = "pilar\\_move\\_%"
+_NAME_RE = re.compile(r"pilar_move_[0-9a-f]{32}")
 # How long a slot may stay busy after its subscription was disabled.
 _SLOT_RELEASE_SECONDS = 10.0
 
 
 class ReplicationError(Exception):
     """Replication of the tenant failed or did not catch up in time."""
-
-
-@dataclasses.dataclass(frozen=True)
-class SyncState:
-    """How far the subscription's initial copy has got."""
-
-    tables: int
-    ready: int
-
-    @property
-    def is_done(self) -> bool:
-        return self.tables > 0 and self.ready == self.tables
 
 
 def object_name(tenant_id: uuid.UUID) -> str:
@@ -70,43 +67,55 @@ def wal_level(conn: sa.Connection) -> str:
 
 
 def publish(source: sa.Connection, name: str, schema_name: str) -> None:
-    """Create the publication of ``schema_name`` and the slot, on the source."""
+    """Create the publication of ``schema_name`` on the source, before its slot."""
     _run(
         source,
         sql.SQL("CREATE PUBLICATION {} FOR TABLES IN SCHEMA {}").format(
             sql.Identifier(name), sql.Identifier(schema_name)
         ),
     )
-    source.execute(
-        sa.select(sa.func.pg_create_logical_replication_slot(name, "pgoutput"))
-    )
+
+
+@contextmanager
+def exported_slot(source_conninfo: str, name: str, timeout: int) -> Iterator[str]:
+    """Create the slot; yield the snapshot it starts from, exported until exit.
+
+    A transaction that sets that snapshot sees exactly the rows whose
+    changes the slot will not stream.
+    """
+    if not _NAME_RE.fullmatch(name):
+        raise ValueError(f"Not a name of ours: {name!r}.")
+    with psycopg.connect(
+        source_conninfo, replication="database", connect_timeout=timeout
+    ) as conn:
+        # The replication protocol takes no parameters and only simple
+        # queries: the name, checked above, is quoted by the driver.
+        command = sql.SQL(
+            "CREATE_REPLICATION_SLOT {} LOGICAL pgoutput EXPORT_SNAPSHOT"
+        ).format(sql.Identifier(name))
+        result = conn.pgconn.exec_(command.as_bytes(conn))
+        if result.status != psycopg.pq.ExecStatus.TUPLES_OK:
+            message = result.error_message.decode(errors="replace").strip()
+            raise ReplicationError(f"The slot could not be created: {message}")
+        snapshot = result.get_value(0, 2)
+        if snapshot is None:
+            raise ReplicationError("The slot exported no snapshot.")
+        yield snapshot.decode()
 
 
 def subscribe(target: sa.Connection, name: str, source_conninfo: str) -> None:
-    """Create the subscription on the target; it copies every row, then streams."""
+    """Create the subscription on the target; it streams from the slot's start."""
     _run(
         target,
         sql.SQL(
             "CREATE SUBSCRIPTION {name} CONNECTION {conninfo} PUBLICATION {name} "
-            "WITH (create_slot = false, slot_name = {slot}, copy_data = true)"
+            "WITH (create_slot = false, slot_name = {slot}, copy_data = false)"
         ).format(
             name=sql.Identifier(name),
             conninfo=sql.Literal(source_conninfo),
             slot=sql.Literal(name),
         ),
     )
-
-
-def sync_state(target: sa.Connection, name: str) -> SyncState:
-    row = target.execute(
-        sa.text(
-            "SELECT count(*), count(*) FILTER (WHERE r.srsubstate IN ('r', 's')) "
-            "FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid "
-            "WHERE s.subname = :name"
-        ),
-        {"name": name},
-    ).one()
-    return SyncState(tables=row[0], ready=row[1])
 
 
 def check_errors(target: sa.Connection, name: str) -> None:
