@@ -53,7 +53,7 @@ from pilar.tenancy.provisioning import finish_pending_drop
 Progress = Callable[[str], None]
 # Below this much WAL behind, the switch is tried: the catch-up under the
 # write block then takes milliseconds.
-CATCH_UP_BYTES = 1024 * 1024
+CATCH_UP_BYTES = 64 * 1024
 # How long writes may stay blocked while the target catches up; past it the
 # switch is abandoned (writes go on on the source) and tried again.
 CATCH_UP_SECONDS = 5.0
@@ -300,6 +300,7 @@ def _copy_at(
         source = source.execution_options(isolation_level="REPEATABLE READ")
         with source.begin(), target.begin():
             copying.use_snapshot(source, snapshot)
+            indexes = copying.defer_indexes(target, move.schema_name)
             copying.copy_rows(
                 source,
                 target,
@@ -308,6 +309,7 @@ def _copy_at(
                 binary=_same_major_version(source, target),
                 progress=progress,
             )
+            copying.build_indexes(target, indexes)
 
 
 class _CatchUpTimeoutError(Exception):
@@ -360,6 +362,7 @@ def _blocking_writes(
     with get_nodes().engine(move.target_node).connect() as target:
         transaction = target.begin()
         copying.build_copy(target, move.schema_name, move.revision, build_schema)
+        indexes = copying.defer_indexes(target, move.schema_name)
 
         def copy(source: sa.Connection) -> None:
             progress("writes blocked: copying every row")
@@ -371,6 +374,7 @@ def _blocking_writes(
                 binary=_same_major_version(source, target),
                 progress=progress,
             )
+            copying.build_indexes(target, indexes)
             copying.set_sequences(
                 target, move.schema_name, copying.sequences(source, move.schema_name)
             )

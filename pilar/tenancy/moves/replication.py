@@ -109,7 +109,10 @@ def subscribe(target: sa.Connection, name: str, source_conninfo: str) -> None:
         target,
         sql.SQL(
             "CREATE SUBSCRIPTION {name} CONNECTION {conninfo} PUBLICATION {name} "
-            "WITH (create_slot = false, slot_name = {slot}, copy_data = false)"
+            "WITH (create_slot = false, slot_name = {slot}, copy_data = false, "
+            # Applied changes are flushed at once, so the source learns at once
+            # that the target has them: the switch waits for that.
+            "synchronous_commit = 'on')"
         ).format(
             name=sql.Identifier(name),
             conninfo=sql.Literal(source_conninfo),
@@ -134,7 +137,9 @@ def check_errors(target: sa.Connection, name: str) -> None:
 
 
 def current_lsn(source: sa.Connection) -> str:
-    return str(source.exec_driver_sql("SELECT pg_current_wal_lsn()").scalar())
+    # Flushed, not inserted: the walsender sends no further, and every
+    # committed write of the tenant is flushed already.
+    return str(source.exec_driver_sql("SELECT pg_current_wal_flush_lsn()").scalar())
 
 
 def lag_bytes(source: sa.Connection, name: str) -> int | None:
