@@ -65,8 +65,9 @@ _DESCRIPTIONS = {
     409: "Conflicts with the data as it is.",
     413: "The body is larger than 1 MiB.",
     415: "The body is not sent as application/json.",
-    503: "The node that holds the tenant cannot be reached (`node_unavailable`); "
-    "retry after `Retry-After` seconds.",
+    503: "The node that holds the tenant cannot be reached (`node_unavailable`), "
+    "or the tenant is being switched to another node (`tenant_moving`); nothing "
+    "was applied: retry after `Retry-After` seconds.",
 }
 
 # What a client is told of any failure of ours; the details go to the log.
@@ -158,7 +159,11 @@ def handle_pilar_error(error: errors.PilarError) -> Response:
                 error, errors.TooManyRequestsError | errors.NodeUnavailableError
             ):
                 response.headers["Retry-After"] = str(error.retry_after)
-            if isinstance(error, errors.NodeUnavailableError):
+            if isinstance(error, errors.TenantMovingError):
+                logger.warning(
+                    "503 tenant_moving: the switch to another node outlasted the wait"
+                )
+            elif isinstance(error, errors.NodeUnavailableError):
                 logger.error(
                     "503 node_unavailable: node %r cannot be reached", error.node
                 )
