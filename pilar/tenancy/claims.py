@@ -26,6 +26,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy import orm
+from sqlalchemy.dialects import postgresql
 
 from pilar.extensions import db
 from pilar.models import ClaimedNumber
@@ -92,6 +93,43 @@ def release(
         return
     session.connection(bind_arguments={"bind": tenant_engine(session)})
     _pending(session).released.append((kind, value, tenant_id, owner_id))
+
+
+def number_holders(schema_name: str) -> sa.CompoundSelect[str, str, uuid.UUID]:
+    """Select (kind, value, owner_id) of every number the rows of ``schema_name`` hold.
+
+    The one place that knows which tenant columns hold a claimed number; the
+    tables are named with their db schema, quoted by the dialect.
+    """
+    phones = sa.table(
+        "phone_numbers",
+        sa.column("id", sa.Uuid),
+        sa.column("number", sa.String),
+        schema=schema_name,
+    )
+    channels = sa.table(
+        "whatsapp_channels",
+        sa.column("id", sa.Uuid),
+        sa.column("wa_number", sa.String),
+        sa.column("wa_cloud_api_config", postgresql.JSONB),
+        schema=schema_name,
+    )
+    phone_number_id = channels.c.wa_cloud_api_config["phone_number_id"].astext
+    return sa.union_all(
+        sa.select(
+            sa.literal(NumberKind.PHONE.value).label("kind"),
+            phones.c.number.label("value"),
+            phones.c.id.label("owner_id"),
+        ),
+        sa.select(
+            sa.literal(NumberKind.WHATSAPP.value), channels.c.wa_number, channels.c.id
+        ),
+        sa.select(
+            sa.literal(NumberKind.WHATSAPP_PHONE_NUMBER_ID.value),
+            phone_number_id,
+            channels.c.id,
+        ).where(phone_number_id.is_not(None)),
+    )
 
 
 def _in_one_database(session: orm.Session) -> bool:

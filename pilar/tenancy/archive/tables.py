@@ -17,10 +17,10 @@ from typing import cast
 import psycopg
 import sqlalchemy as sa
 from psycopg import sql
-from sqlalchemy.dialects import postgresql
 
 from pilar.models import NumberKind
 from pilar.tenancy.archive.manifest import HeldNumber
+from pilar.tenancy.claims import number_holders
 
 # Alembic's stamp: an import writes its own, at the revision it builds.
 VERSION_TABLE = "alembic_version"
@@ -131,31 +131,7 @@ def columns_of(schema_name: str, table: str, columns: Iterable[str]) -> sql.Comp
 
 def held_numbers(conn: sa.Connection, schema_name: str) -> list[HeldNumber]:
     """Return the numbers the rows of ``schema_name`` hold, as claims name them."""
-    phones = sa.table(
-        "phone_numbers",
-        sa.column("id", sa.Uuid),
-        sa.column("number", sa.String),
-        schema=schema_name,
-    )
-    channels = sa.table(
-        "whatsapp_channels",
-        sa.column("id", sa.Uuid),
-        sa.column("wa_number", sa.String),
-        sa.column("wa_cloud_api_config", postgresql.JSONB),
-        schema=schema_name,
-    )
-    phone_number_id = channels.c.wa_cloud_api_config["phone_number_id"].astext
-    held = sa.union_all(
-        sa.select(sa.literal(NumberKind.PHONE.value), phones.c.number, phones.c.id),
-        sa.select(
-            sa.literal(NumberKind.WHATSAPP.value), channels.c.wa_number, channels.c.id
-        ),
-        sa.select(
-            sa.literal(NumberKind.WHATSAPP_PHONE_NUMBER_ID.value),
-            phone_number_id,
-            channels.c.id,
-        ).where(phone_number_id.is_not(None)),
-    )
+    held = number_holders(schema_name)
     return sorted(
         HeldNumber(NumberKind(kind), value, owner_id)
         for kind, value, owner_id in conn.execute(held)

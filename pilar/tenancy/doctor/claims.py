@@ -10,7 +10,6 @@ is written only if no other row has claimed the number meanwhile.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Iterator
 from collections.abc import Sequence
 
@@ -22,6 +21,7 @@ from pilar.extensions import db
 from pilar.models import ClaimedNumber
 from pilar.models import NumberKind
 from pilar.models import Tenant
+from pilar.tenancy.claims import number_holders
 from pilar.tenancy.doctor.problems import NumberRef
 from pilar.tenancy.doctor.problems import Problem
 from pilar.tenancy.doctor.problems import ProblemKind
@@ -29,18 +29,6 @@ from pilar.tenancy.doctor.problems import Repair
 from pilar.tenancy.doctor.schemas import TENANTS_PER_TRANSACTION
 from pilar.tenancy.doctor.schemas import TenantOnNode
 from pilar.tenancy.doctor.schemas import node_engine
-
-# Each kind of number, the table whose rows hold it, and its column (or key).
-_HOLDERS: tuple[tuple[NumberKind, str, str, str | None], ...] = (
-    (NumberKind.PHONE, "phone_numbers", "number", None),
-    (NumberKind.WHATSAPP, "whatsapp_channels", "wa_number", None),
-    (
-        NumberKind.WHATSAPP_PHONE_NUMBER_ID,
-        "whatsapp_channels",
-        "wa_cloud_api_config",
-        "phone_number_id",
-    ),
-)
 
 
 def find_claim_problems(
@@ -147,44 +135,19 @@ def _held(
 ) -> Iterator[NumberRef]:
     # One round trip for the batch: every number of every schema at once.
     tenant_ids = {tenant.schema_name: tenant.id for tenant in tenants}
-    holders = sa.union_all(
-        *(
-            _holder(tenant.schema_name, kind, table, column, key)
-            for tenant in tenants
-            for kind, table, column, key in _HOLDERS
+    selects = []
+    for tenant in tenants:
+        holders = number_holders(tenant.schema_name).subquery()
+        selects.append(
+            sa.select(
+                sa.literal(tenant.schema_name, sa.String).label("schema_name"),
+                holders.c.kind,
+                holders.c.value,
+                holders.c.owner_id,
+            )
         )
-    )
-    for schema_name, kind, value, owner_id in node_conn.execute(holders):
+    for schema_name, kind, value, owner_id in node_conn.execute(sa.union_all(*selects)):
         yield NumberRef(NumberKind(kind), value, tenant_ids[schema_name], owner_id)
-
-
-def _holder(
-    schema_name: str,
-    kind: NumberKind,
-    table: str,
-    column: str,
-    key: str | None,
-    owner_id: uuid.UUID | None = None,
-) -> sa.Select[str, str, str, uuid.UUID]:
-    """Select (schema, kind, number, row id) of every row holding a number of ``kind``.
-
-    The table is named with its db schema, quoted by the dialect.
-    """
-    holder = sa.table(
-        table, sa.column("id", sa.Uuid), sa.column(column), schema=schema_name
-    )
-    value: sa.ColumnElement[str] = holder.c[column]
-    if key is not None:
-        value = sa.type_coerce(holder.c[column], postgresql.JSONB)[key].astext
-    statement = sa.select(
-        sa.literal(schema_name, sa.String).label("schema_name"),
-        sa.literal(kind.value, sa.String).label("kind"),
-        value.label("value"),
-        holder.c.id.label("owner_id"),
-    ).where(value.is_not(None))
-    if owner_id is not None:
-        statement = statement.where(holder.c.id == owner_id)
-    return statement
 
 
 def repair_claim(problem: Problem, grace_seconds: float) -> Repair:
@@ -239,13 +202,15 @@ def repair_claim(problem: Problem, grace_seconds: float) -> Repair:
 
 
 def _row_holds(problem: Problem, ref: NumberRef) -> bool:
-    [(kind, table, column, key)] = [h for h in _HOLDERS if h[0] is ref.kind]
-    holder = _holder(problem.schema_name, kind, table, column, key, ref.owner_id)
+    holders = number_holders(problem.schema_name).subquery()
+    statement = sa.select(holders.c.value).where(
+        holders.c.kind == ref.kind.value, holders.c.owner_id == ref.owner_id
+    )
     try:
         with node_engine(problem.node).connect() as node_conn:
-            rows = node_conn.execute(holder).all()
+            values = node_conn.scalars(statement).all()
     except sa.exc.ProgrammingError as error:
         if isinstance(error.orig, psycopg.errors.UndefinedTable):
             return False  # the tenant's schema is gone
         raise
-    return any(row.value == ref.value for row in rows)
+    return ref.value in values
