@@ -7,20 +7,10 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
+from pilar.cli.groups import fail
 from pilar.cli.tenants import group
 from pilar.errors import PilarError
 from pilar.tenancy import archive
-
-
-def _fail(error: PilarError) -> click.ClickException:
-    # One line for the error, then one per conflict or field: an import
-    # refused for its conflicts lists every one of them.
-    details = "".join(
-        f"\n  {field}: {message}"
-        for field, messages in (error.errors or {}).items()
-        for message in (messages if isinstance(messages, list) else [messages])
-    )
-    return click.ClickException(error.message + details)
 
 
 @group.command("export")
@@ -42,7 +32,7 @@ def export(domain: str, file: Path) -> None:
     try:
         summary = archive.export_tenant(domain, file)
     except PilarError as err:
-        raise _fail(err) from None
+        raise fail(err) from None
     except OSError as err:
         raise click.ClickException(f"Cannot write {str(file)!r}: {err}.") from None
     click.echo(
@@ -78,7 +68,7 @@ def import_(
             file, domain=domain, schema_name=schema_name, node=node
         )
     except PilarError as err:
-        raise _fail(err) from None
+        raise fail(err) from None
     except OSError as err:
         raise click.ClickException(f"Cannot read {str(file)!r}: {err}.") from None
     click.echo(

@@ -1,4 +1,4 @@
-"""Click groups whose commands report a broken setup in one line, exit status 2."""
+"""How commands report errors: a broken setup in one line (status 2), a failure (1)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from pilar.errors import ConfigurationError
 from pilar.errors import NodeUnavailableError
+from pilar.errors import PilarError
 
 
 class SetupError(click.ClickException):
@@ -36,3 +37,17 @@ class CommandGroup(click.Group):
             raise SetupError(f"Node {err.node!r} is unavailable.") from err
         except ConfigurationError as err:
             raise SetupError(str(err)) from err
+
+
+def fail(error: PilarError) -> click.ClickException:
+    """Return the error of a command that ran and failed (exit status 1).
+
+    One line for the error, then one per field's message: an import refused
+    for its conflicts lists every one of them.
+    """
+    details = "".join(
+        f"\n  {field}: {message}"
+        for field, messages in (error.errors or {}).items()
+        for message in (messages if isinstance(messages, list) else [messages])
+    )
+    return click.ClickException(error.message + details)

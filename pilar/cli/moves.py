@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from pilar.cli.tenants import fail
+from pilar.cli.groups import fail
 from pilar.cli.tenants import group
 from pilar.errors import PilarError
 from pilar.tenancy import moves

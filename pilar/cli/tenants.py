@@ -11,6 +11,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from pilar.cli.groups import CommandGroup
+from pilar.cli.groups import fail
 from pilar.cli.tables import echo_table
 from pilar.errors import PilarError
 from pilar.extensions import db
@@ -30,14 +31,6 @@ from pilar.tenancy.names import normalize_host
 )
 def group() -> None:
     pass
-
-
-def fail(error: PilarError) -> click.ClickException:
-    """Return the one-line error of a command that ran and failed (exit 1)."""
-    details = "".join(
-        f"\n  {field}: {messages}" for field, messages in (error.errors or {}).items()
-    )
-    return click.ClickException(error.message + details)
 
 
 @group.command("create")
