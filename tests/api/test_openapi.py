@@ -16,7 +16,8 @@ NULL_ONLY = {"type": "object", "nullable": True, "enum": [None]}
 
 @pytest.fixture(scope="module")
 def document(app) -> dict[str, Any]:
-    return app.test_client().get("/api/openapi.json").get_json()
+    body: dict[str, Any] = app.test_client().get("/api/openapi.json").get_json()
+    return body
 
 
 @pytest.mark.parametrize(
