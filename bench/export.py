@@ -174,24 +174,25 @@ def seed(app: Flask, domain: str, count: int) -> str:
             active=True,
         )
         with db.engine.begin() as conn:
-            driver = conn.connection.driver_connection
-            assert driver is not None  # noqa: S101  # a live connection
-            with driver.cursor() as cursor:
-                cursor.execute(
-                    sql.SQL(SEED).format(
-                        conversations=sql.Identifier(
-                            tenant.schema_name, "conversations"
-                        ),
-                        channel=sql.Identifier(tenant.schema_name, "channel"),
-                    ),
-                    {"count": count},
-                )
-                cursor.execute(
-                    sql.SQL(PLANS).format(
-                        plans=sql.Identifier(tenant.schema_name, "workout_plans")
-                    )
-                )
+            insert_rows(conn, tenant.schema_name, count)
     return tenant.schema_name
+
+
+def insert_rows(conn: sa.Connection, schema_name: str, count: int) -> None:
+    """Insert ``count`` conversations and 1,000 workout plans into ``schema_name``."""
+    driver = conn.connection.driver_connection
+    assert driver is not None  # noqa: S101  # a live connection
+    with driver.cursor() as cursor:
+        cursor.execute(
+            sql.SQL(SEED).format(
+                conversations=sql.Identifier(schema_name, "conversations"),
+                channel=sql.Identifier(schema_name, "channel"),
+            ),
+            {"count": count},
+        )
+        cursor.execute(
+            sql.SQL(PLANS).format(plans=sql.Identifier(schema_name, "workout_plans"))
+        )
 
 
 def tenant_id_of(domain: str) -> Any:

@@ -38,7 +38,6 @@ from dataclasses import field
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from bench.environment import ROOT
 from bench.environment import SECRET_KEY
@@ -46,8 +45,7 @@ from bench.environment import make_app
 from bench.environment import percentile
 from bench.environment import print_machine
 from bench.environment import throwaway_database
-from bench.export import PLANS
-from bench.export import SEED
+from bench.export import insert_rows
 from pilar.extensions import db
 from pilar.tenancy import get_nodes
 from pilar.tenancy import moves
@@ -205,23 +203,7 @@ def seed(app: Any, count: int, node: str) -> tuple[str, str]:
             owner=provisioning.OwnerSpec("owner@bench.example.com", PASSWORD),
         )
         with get_nodes().engine(node).begin() as conn:
-            driver = conn.connection.driver_connection
-            assert driver is not None  # noqa: S101  # a live connection
-            with driver.cursor() as cursor:
-                cursor.execute(
-                    sql.SQL(SEED).format(
-                        conversations=sql.Identifier(
-                            tenant.schema_name, "conversations"
-                        ),
-                        channel=sql.Identifier(tenant.schema_name, "channel"),
-                    ),
-                    {"count": count},
-                )
-                cursor.execute(
-                    sql.SQL(PLANS).format(
-                        plans=sql.Identifier(tenant.schema_name, "workout_plans")
-                    )
-                )
+            insert_rows(conn, tenant.schema_name, count)
     return domain, tenant.schema_name
 
 

@@ -18,10 +18,10 @@ from pilar.api.auth import authenticate
 from pilar.api.auth import roles_required
 from pilar.api.blueprint import Blueprint
 from pilar.api.errors import error_responses
+from pilar.api.integrations import present
 from pilar.models import Role
 from pilar.schemas.export import StudioExportSchema
 from pilar.services import export as export_service
-from pilar.services import integrations as integration_service
 
 blp = Blueprint(
     "export",
@@ -75,9 +75,7 @@ def _document(export: export_service.StudioExport, closing: ExitStack) -> Iterat
             yield f',"{section.name}":['
             separator = ""
             for batch in section.batches:
-                items = (
-                    map(_present, batch) if section.name == "integrations" else batch
-                )
+                items = map(present, batch) if section.name == "integrations" else batch
                 yield separator + _encode(schema.dump(items, many=True))[1:-1]
                 separator = ","
             yield "]"
@@ -93,19 +91,6 @@ def _schema_of(name: str) -> ma.Schema:
         raise TypeError(f"The export's {name!r} is not made of objects.")
     schema: ma.Schema = field.schema
     return schema
-
-
-def _present(integration: Any) -> dict[str, Any]:
-    # As /api/v1/integrations shows one: its config without secrets.
-    return {
-        "id": integration.id,
-        "type": integration.type,
-        "config": integration_service.public_config(integration),
-        "active": integration.active,
-        "secrets_set": integration_service.secrets_set(integration),
-        "created_at": integration.created_at,
-        "updated_at": integration.updated_at,
-    }
 
 
 def _encode(value: Any) -> str:

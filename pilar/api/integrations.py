@@ -64,7 +64,8 @@ def register_schemas(spec: APISpec) -> None:
             component.pop("required", None)
 
 
-def _present(integration: integration_service.Stored) -> dict[str, Any]:
+def present(integration: integration_service.Stored) -> dict[str, Any]:
+    """Return an integration as the API shows it: its config without secrets."""
     return {
         "id": integration.id,
         "type": integration.type,
@@ -88,7 +89,7 @@ class Integrations(MethodView):
             current_user().tenant_id, **args
         )
         return {
-            "items": [_present(item) for item in page.items],
+            "items": [present(item) for item in page.items],
             "next_cursor": page.next_cursor,
         }
 
@@ -110,7 +111,7 @@ def _route(type_: TenantIntegrationType) -> None:
 
             404 when it is not set up.
             """
-            return _present(
+            return present(
                 integration_service.get_integration(current_user().tenant_id, type_)
             )
 
@@ -132,7 +133,7 @@ def _route(type_: TenantIntegrationType) -> None:
             integration, created = integration_service.put_integration(
                 current_user().tenant_id, type_, config=config, active=data["active"]
             )
-            return _present(integration), 201 if created else 200
+            return present(integration), 201 if created else 200
 
         @blp.doc(security=SECURITY)
         @blp.response(204)

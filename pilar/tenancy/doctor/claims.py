@@ -30,6 +30,14 @@ from pilar.tenancy.doctor.schemas import TENANTS_PER_TRANSACTION
 from pilar.tenancy.doctor.schemas import TenantOnNode
 from pilar.tenancy.doctor.schemas import node_engine
 
+# A claim's columns, in NumberRef's order.
+_CLAIM = (
+    ClaimedNumber.kind,
+    ClaimedNumber.value,
+    ClaimedNumber.tenant_id,
+    ClaimedNumber.owner_id,
+)
+
 
 def find_claim_problems(
     node: str,
@@ -79,12 +87,9 @@ def _claimed_elsewhere(
         return {}
     with db.engine.connect() as conn:
         rows = conn.execute(
-            sa.select(
-                ClaimedNumber.kind,
-                ClaimedNumber.value,
-                ClaimedNumber.tenant_id,
-                ClaimedNumber.owner_id,
-            ).where(sa.tuple_(ClaimedNumber.kind, ClaimedNumber.value).in_(keys))
+            sa.select(*_CLAIM).where(
+                sa.tuple_(ClaimedNumber.kind, ClaimedNumber.value).in_(keys)
+            )
         )
         return {(row.kind, row.value): NumberRef(*row) for row in rows}
 
@@ -114,13 +119,7 @@ def _claims(
     cutoff = sa.func.now() - dt.timedelta(seconds=grace_seconds)
     with db.engine.connect() as conn:
         rows = conn.execute(
-            sa.select(
-                ClaimedNumber.kind,
-                ClaimedNumber.value,
-                ClaimedNumber.tenant_id,
-                ClaimedNumber.owner_id,
-                ClaimedNumber.created_at < cutoff,
-            )
+            sa.select(*_CLAIM, ClaimedNumber.created_at < cutoff)
             .join(Tenant, Tenant.id == ClaimedNumber.tenant_id)
             .where(Tenant.node == node)
         )

@@ -325,10 +325,7 @@ def _catch_up(move: TenantMove, name: str, source: sa.Connection) -> None:
         time.sleep(_POLL_SECONDS)
     with autocommit(move.target_node) as target:
         replication.disable_subscription(target, name)
-        # Replication carries rows, not sequences' positions.
-        copying.set_sequences(
-            target, move.schema_name, copying.sequences(source, move.schema_name)
-        )
+        copying.carry_sequences(source, target, move.schema_name)
 
 
 def _target_counts(move: TenantMove, infos: list[copying.TableInfo]) -> dict[str, int]:
@@ -375,9 +372,7 @@ def _blocking_writes(
                 progress=progress,
             )
             copying.build_indexes(target, indexes)
-            copying.set_sequences(
-                target, move.schema_name, copying.sequences(source, move.schema_name)
-            )
+            copying.carry_sequences(source, target, move.schema_name)
             transaction.commit()
 
         return cutover.run(

@@ -161,26 +161,24 @@ def use_snapshot(conn: sa.Connection, snapshot: str) -> None:
     )
 
 
-def sequences(conn: sa.Connection, schema_name: str) -> dict[str, int]:
-    """Return the last value of each sequence of ``schema_name``."""
-    rows = conn.execute(
+def carry_sequences(
+    source: sa.Connection, target: sa.Connection, schema_name: str
+) -> None:
+    """Set each of the target's sequences to the source's position.
+
+    Neither COPY nor logical replication carries a sequence's position.
+    """
+    rows = source.execute(
         sa.text(
             "SELECT sequencename, last_value FROM pg_sequences "
             "WHERE schemaname = :schema AND last_value IS NOT NULL"
         ),
         {"schema": schema_name},
     )
-    return {name: int(value) for name, value in rows}
-
-
-def set_sequences(
-    conn: sa.Connection, schema_name: str, values: dict[str, int]
-) -> None:
-    """Set each sequence to its source's value: replication does not carry them."""
-    for name, value in values.items():
+    for name, value in rows:
         # format('%I.%I') quotes both names on the server.
         sequence = sa.cast(sa.func.format("%I.%I", schema_name, name), REGCLASS)
-        conn.execute(sa.select(sa.func.setval(sequence, value)))
+        target.execute(sa.select(sa.func.setval(sequence, value)))
 
 
 def schema_revision(conn: sa.Connection, schema_name: str) -> str | None:
