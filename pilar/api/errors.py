@@ -131,11 +131,25 @@ def check_request_body() -> None:
         raise UnsupportedMediaType(
             "Send the request body as JSON, with Content-Type: application/json."
         )
-    limit = request.max_content_length
-    if chunked and limit is not None and len(request.get_data(cache=True)) >= limit:
-        # Werkzeug stops reading a body of unknown length at the limit rather
-        # than refusing it, which would leave a truncated body to parse.
+    if chunked:
+        read_body()
+
+
+def read_body(limit: int | None = None) -> bytes:
+    """Return the raw body, refusing one over ``limit`` (default: the app's) with 413.
+
+    Werkzeug stops reading a body of unknown length (chunked) at the limit
+    without an error, which would leave a truncated body to parse: it reads
+    one byte more here, so that a body of exactly the limit is told from a
+    longer one.
+    """
+    limit = request.max_content_length if limit is None else limit
+    if limit is not None:
+        request.max_content_length = limit + 1
+    body = request.get_data(cache=True)
+    if limit is not None and len(body) > limit:
         raise RequestEntityTooLarge()
+    return body
 
 
 def envelope(

@@ -23,6 +23,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from pilar.api.blueprint import Blueprint
 from pilar.api.errors import envelope
 from pilar.api.errors import error_responses
+from pilar.api.errors import read_body
 from pilar.errors import NotFoundError
 from pilar.inbound import retell
 from pilar.inbound import whatsapp
@@ -155,7 +156,7 @@ class WhatsApp(MethodView):
         if not secret:
             return _not_configured("PILAR_WHATSAPP_APP_SECRET")
         try:
-            body = _read_body(WHATSAPP_MAX_BODY)
+            body = read_body(WHATSAPP_MAX_BODY)
         except RequestEntityTooLarge:
             return envelope(
                 413, "payload_too_large", "The request body is larger than 3 MiB."
@@ -207,7 +208,7 @@ class RetellCalls(MethodView):
         api_key = current_app.config.get("RETELL_API_KEY")
         if not api_key:
             return _not_configured("PILAR_RETELL_API_KEY")
-        body = _read_body()
+        body = read_body()
         signature = request.headers.get(retell.SIGNATURE_HEADER)
         now_ms = int(time.time() * 1000)
         if not retell.verify_signature(body, signature, str(api_key), now_ms=now_ms):
@@ -219,20 +220,6 @@ class RetellCalls(MethodView):
         if call is not None:
             inbound.receive_call(call)
         return None
-
-
-def _read_body(limit: int | None = None) -> bytes:
-    """Return the raw body, refusing one over ``limit`` (default: the app's)."""
-    limit = request.max_content_length if limit is None else limit
-    if limit is not None:
-        # Werkzeug stops reading a body of unknown length (chunked) at the
-        # limit, without an error: it reads one byte more, so that a body of
-        # exactly the limit is told from a longer one.
-        request.max_content_length = limit + 1
-    body = request.get_data(cache=True)
-    if limit is not None and len(body) > limit:
-        raise RequestEntityTooLarge()
-    return body
 
 
 def _not_configured(variable: str) -> Response:

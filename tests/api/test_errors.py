@@ -87,6 +87,22 @@ def test_a_streamed_body_over_one_mib_gets_413(acme):
     assert_envelope(response, 413, "payload_too_large")
 
 
+def test_a_streamed_body_of_exactly_one_mib_is_read(acme):
+    prefix = b'{"email": "a@example.com", "password": "'
+    data = prefix + b"p" * (ONE_MIB - len(prefix) - 2) + b'"}'
+    assert len(data) == ONE_MIB
+    response = acme.request(
+        "POST",
+        TOKEN,
+        role=None,
+        input_stream=io.BytesIO(data),
+        content_type="application/json",
+        headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert_envelope(response, 422, "validation_error")  # read: the password is too long
+
+
 def test_a_body_just_under_one_mib_is_read(acme):
     padding = ONE_MIB - 200
     data = b'{"email": "a@example.com", "password": "' + b"p" * padding + b'"}'
