@@ -300,16 +300,7 @@ def _copy_at(
         source = source.execution_options(isolation_level="REPEATABLE READ")
         with source.begin(), target.begin():
             copying.use_snapshot(source, snapshot)
-            indexes = copying.defer_indexes(target, move.schema_name)
-            copying.copy_rows(
-                source,
-                target,
-                move.schema_name,
-                infos,
-                binary=_same_major_version(source, target),
-                progress=progress,
-            )
-            copying.build_indexes(target, indexes)
+            copying.fill(source, target, move.schema_name, infos, progress)
 
 
 class _CatchUpTimeoutError(Exception):
@@ -359,19 +350,10 @@ def _blocking_writes(
     with get_nodes().engine(move.target_node).connect() as target:
         transaction = target.begin()
         copying.build_copy(target, move.schema_name, move.revision, build_schema)
-        indexes = copying.defer_indexes(target, move.schema_name)
 
         def copy(source: sa.Connection) -> None:
             progress("writes blocked: copying every row")
-            copying.copy_rows(
-                source,
-                target,
-                move.schema_name,
-                infos,
-                binary=_same_major_version(source, target),
-                progress=progress,
-            )
-            copying.build_indexes(target, indexes)
+            copying.fill(source, target, move.schema_name, infos, progress)
             copying.carry_sequences(source, target, move.schema_name)
             transaction.commit()
 
@@ -382,14 +364,6 @@ def _blocking_writes(
             lambda: copying.count_rows(target, move.schema_name, infos),
             block_within=BLOCK_WITHIN_SECONDS,
         )
-
-
-def _same_major_version(*conns: sa.Connection) -> bool:
-    versions = {
-        int(str(conn.exec_driver_sql("SHOW server_version_num").scalar())) // 10000
-        for conn in conns
-    }
-    return len(versions) == 1
 
 
 __all__ = ["Mode", "MoveError", "MoveSummary", "move_tenant"]

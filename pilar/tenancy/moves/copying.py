@@ -124,6 +124,35 @@ def copy_rows(
         progress(f"copied {info.name}: {copied:,} of {total:,} rows")
 
 
+def fill(
+    source: sa.Connection,
+    target: sa.Connection,
+    schema_name: str,
+    infos: list[TableInfo],
+    progress: Callable[[str], None],
+) -> None:
+    """Copy every row into the target's empty tables; their indexes come after."""
+    indexes = defer_indexes(target, schema_name)
+    copy_rows(
+        source,
+        target,
+        schema_name,
+        infos,
+        binary=_same_major_version(source, target),
+        progress=progress,
+    )
+    build_indexes(target, indexes)
+
+
+def _same_major_version(*conns: sa.Connection) -> bool:
+    # Binary COPY is read back by the same major version only.
+    versions = {
+        int(str(conn.exec_driver_sql("SHOW server_version_num").scalar())) // 10000
+        for conn in conns
+    }
+    return len(versions) == 1
+
+
 def defer_indexes(conn: sa.Connection, schema_name: str) -> list[str]:
     """Drop the indexes no constraint needs; return how to build them again.
 
