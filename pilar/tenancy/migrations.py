@@ -34,6 +34,8 @@ from pilar.tenancy.scope import bind_connection
 logger = logging.getLogger(__name__)
 
 _ALEMBIC_LOCK = threading.RLock()
+_VERSION_TABLE = "alembic_version"
+_NAMESPACE = sa.table("pg_namespace", sa.column("nspname"), schema="pg_catalog")
 _LOCK_NAMESPACE = "pilar.tenant"
 # Built once: a migration run takes thousands of these locks.
 _LOCK = sa.select(
@@ -150,6 +152,23 @@ def record_revision(
         sa.update(Tenant)
         .where(Tenant.schema_name == schema_name)
         .values(schema_revision=revision)
+    )
+
+
+def schema_revision(conn: sa.Connection, schema_name: str) -> str | None:
+    """Return the revision in ``schema_name``'s own ``alembic_version``.
+
+    Several heads are joined by commas, sorted; no row gives None.
+    """
+    version = sa.table(_VERSION_TABLE, sa.column("version_num"), schema=schema_name)
+    revisions = conn.scalars(sa.select(version.c.version_num)).all()
+    return ",".join(sorted(revisions)) or None
+
+
+def schema_exists(conn: sa.Connection, schema_name: str) -> bool:
+    """Tell whether ``conn``'s database has a db schema named ``schema_name``."""
+    return bool(
+        conn.scalar(sa.select(sa.exists().where(_NAMESPACE.c.nspname == schema_name)))
     )
 
 

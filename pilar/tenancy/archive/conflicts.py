@@ -19,8 +19,7 @@ from pilar.models import ClaimedNumber
 from pilar.models import Tenant
 from pilar.tenancy import get_nodes
 from pilar.tenancy.archive.manifest import HeldNumber
-
-_NAMESPACE = sa.table("pg_namespace", sa.column("nspname"), schema="pg_catalog")
+from pilar.tenancy.migrations import schema_exists
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,9 +43,7 @@ def find_conflicts(
         conflicts = control_plane_conflicts(conn, target, numbers)
     if "schema_name" not in conflicts:
         with get_nodes().engine(target.node).connect() as node_conn:
-            if node_conn.scalar(
-                sa.select(sa.exists().where(_NAMESPACE.c.nspname == target.schema_name))
-            ):
+            if schema_exists(node_conn, target.schema_name):
                 conflicts["schema_name"] = [
                     f"A db schema {target.schema_name!r} exists on node "
                     f"{target.node!r}."

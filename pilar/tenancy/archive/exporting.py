@@ -31,6 +31,7 @@ from pilar.tenancy.archive.manifest import ArchivedTenant
 from pilar.tenancy.archive.manifest import HeldNumber
 from pilar.tenancy.archive.manifest import Manifest
 from pilar.tenancy.archive.spool import ArchiveWriter
+from pilar.tenancy.migrations import schema_revision
 from pilar.tenancy.names import normalize_host
 
 # A migration may add or drop a table between the listing of the tables and
@@ -112,7 +113,7 @@ def _export_schema(writer: ArchiveWriter, tenant: ArchivedTenant) -> _SchemaSnap
                 tables.lock_tables(snapshot, schema_name, [t.name for t in listed])
                 if tables.schema_tables(snapshot, schema_name) != listed:
                     continue
-                revision = tables.revision_of(snapshot, schema_name)
+                revision = schema_revision(snapshot, schema_name)
                 if revision is None:
                     raise _changed(tenant, "its db schema has no revision")
                 for table in listed:

@@ -85,13 +85,6 @@ def lock_tables(conn: sa.Connection, schema_name: str, tables: Iterable[str]) ->
     execute(conn, sql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(names))
 
 
-def revision_of(conn: sa.Connection, schema_name: str) -> str | None:
-    """Return the tenant revision ``schema_name`` is at (Alembic's stamp)."""
-    version = sa.table(VERSION_TABLE, sa.column("version_num"), schema=schema_name)
-    revisions = conn.scalars(sa.select(version.c.version_num)).all()
-    return ",".join(sorted(revisions)) or None
-
-
 def copy_out(conn: sa.Connection, source: sql.Composable, sink: Writable) -> int:
     """Copy the rows of ``source`` (a table and its columns, or a query) to ``sink``.
 

@@ -27,6 +27,8 @@ from pilar.tenancy.doctor.problems import ProblemKind
 from pilar.tenancy.doctor.problems import Repair
 from pilar.tenancy.migrations import lock_tenant
 from pilar.tenancy.migrations import record_revision
+from pilar.tenancy.migrations import schema_exists
+from pilar.tenancy.migrations import schema_revision
 from pilar.tenancy.moves.state import every_move
 from pilar.tenancy.names import SCHEMA_NAME_RE
 from pilar.tenancy.names import is_reserved_schema_name
@@ -245,7 +247,7 @@ def _repair_on_node(
     named: bool,
 ) -> tuple[Repair, _Record | None]:
     """Repair on the node; also return what to record in the control plane."""
-    exists = _schema_exists(node_conn, problem.schema_name)
+    exists = schema_exists(node_conn, problem.schema_name)
     if problem.kind is ProblemKind.TENANT_WITHOUT_SCHEMA:
         if not named:
             return Repair(problem, True, "the tenant is gone from this node"), None
@@ -297,7 +299,7 @@ def _named_by_tenant(node: str, schema_name: str) -> bool:
 
 
 def _read_revision(conn: sa.Connection, schema_name: str) -> str | None:
-    if not conn.scalar(
+    has_version_table = conn.scalar(
         sa.select(
             sa.exists().where(
                 _CLASS.c.relnamespace == _NAMESPACE.c.oid,
@@ -305,14 +307,5 @@ def _read_revision(conn: sa.Connection, schema_name: str) -> str | None:
                 _CLASS.c.relname == VERSION_TABLE,
             )
         )
-    ):
-        return None
-    version = sa.table(VERSION_TABLE, sa.column("version_num"), schema=schema_name)
-    revisions = conn.scalars(sa.select(version.c.version_num)).all()
-    return ",".join(sorted(revisions)) or None
-
-
-def _schema_exists(conn: sa.Connection, schema_name: str) -> bool:
-    return bool(
-        conn.scalar(sa.select(sa.exists().where(_NAMESPACE.c.nspname == schema_name)))
     )
+    return schema_revision(conn, schema_name) if has_version_table else None

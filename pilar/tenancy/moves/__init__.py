@@ -39,6 +39,8 @@ from pilar.models import TenantMove
 from pilar.tenancy import directory
 from pilar.tenancy import get_nodes
 from pilar.tenancy.migrations import lock_tenant
+from pilar.tenancy.migrations import schema_exists
+from pilar.tenancy.migrations import schema_revision
 from pilar.tenancy.moves import cleanup
 from pilar.tenancy.moves import copying
 from pilar.tenancy.moves import cutover
@@ -133,7 +135,7 @@ def _move(tenant: Tenant, target: str, mode: Mode, progress: Progress) -> MoveSu
     source = tenant.node
     with autocommit(source) as conn:
         infos = copying.tables(conn, tenant.schema_name)
-        revision = copying.schema_revision(conn, tenant.schema_name)
+        revision = schema_revision(conn, tenant.schema_name)
         logical = replication.wal_level(conn) == "logical"
     _clear_target(target, tenant.schema_name)
     if mode is Mode.LOGICAL and not logical:
@@ -212,11 +214,7 @@ def _clear_target(target: str, schema_name: str) -> None:
     """Drop a leftover copy listed for its drop on ``target``; refuse any other."""
     with get_nodes().engine(target).begin() as conn:
         lock_tenant(conn, schema_name)
-        exists = conn.scalar(
-            sa.text("SELECT 1 FROM pg_namespace WHERE nspname = :name"),
-            {"name": schema_name},
-        )
-        if not exists:
+        if not schema_exists(conn, schema_name):
             return
         with db.engine.connect() as control:
             listed = control.scalar(

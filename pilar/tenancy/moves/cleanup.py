@@ -20,6 +20,7 @@ from pilar.errors import NodeUnavailableError
 from pilar.models import TenantMove
 from pilar.tenancy import get_nodes
 from pilar.tenancy.migrations import lock_tenant
+from pilar.tenancy.migrations import schema_exists
 from pilar.tenancy.moves import replication
 from pilar.tenancy.moves import state
 from pilar.tenancy.moves.links import autocommit
@@ -74,13 +75,7 @@ def finish(move: TenantMove, fenced: str, progress: Progress) -> list[str]:
 def _unfence(node: str, schema_name: str, fenced: str) -> None:
     with get_nodes().engine(node).begin() as conn:
         lock_tenant(conn, schema_name)
-        names = set(
-            conn.scalars(
-                sa.text("SELECT nspname FROM pg_namespace WHERE nspname IN (:a, :b)"),
-                {"a": schema_name, "b": fenced},
-            )
-        )
-        if fenced in names and schema_name not in names:
+        if schema_exists(conn, fenced) and not schema_exists(conn, schema_name):
             rename_schema(conn, fenced, schema_name)
 
 

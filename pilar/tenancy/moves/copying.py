@@ -208,10 +208,3 @@ def carry_sequences(
         # format('%I.%I') quotes both names on the server.
         sequence = sa.cast(sa.func.format("%I.%I", schema_name, name), REGCLASS)
         target.execute(sa.select(sa.func.setval(sequence, value)))
-
-
-def schema_revision(conn: sa.Connection, schema_name: str) -> str | None:
-    """Return the revision in ``schema_name``'s own ``alembic_version``."""
-    version = sa.table("alembic_version", sa.column("version_num"), schema=schema_name)
-    revisions = conn.scalars(sa.select(version.c.version_num)).all()
-    return ",".join(sorted(revisions)) or None

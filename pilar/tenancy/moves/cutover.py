@@ -32,10 +32,10 @@ from psycopg import sql
 from pilar.models import TenantMove
 from pilar.tenancy import get_nodes
 from pilar.tenancy.migrations import lock_tenant
+from pilar.tenancy.migrations import schema_revision
 from pilar.tenancy.moves import state
 from pilar.tenancy.moves.copying import TableInfo
 from pilar.tenancy.moves.copying import count_rows
-from pilar.tenancy.moves.copying import schema_revision
 from pilar.tenancy.moves.links import driver
 from pilar.tenancy.moves.links import rename_schema
 
