@@ -29,6 +29,17 @@ from __future__ import annotations
 from typing import Any
 
 
+def first_line(error: BaseException) -> str:
+    """Return the first line of what ``error`` says, or its type's name.
+
+    For a driver's error that SQLAlchemy wraps (``orig``), the driver's own:
+    libpq's first line names the host and the reason, never a password.
+    """
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
+
+
 class ConfigurationError(Exception):
     """The service's settings are wrong or missing; the message says which."""
 

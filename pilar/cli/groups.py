@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from pilar.errors import ConfigurationError
 from pilar.errors import NodeUnavailableError
 from pilar.errors import PilarError
+from pilar.errors import first_line
 
 
 class SetupError(click.ClickException):
@@ -30,9 +31,9 @@ class CommandGroup(click.Group):
         try:
             return super().invoke(ctx)
         except sa.exc.OperationalError as err:
-            # libpq's first line names the host, port and reason, never the password.
-            reason = str(err.orig or err).splitlines()[0]
-            raise SetupError(f"The database is unavailable ({reason}).") from err
+            raise SetupError(
+                f"The database is unavailable ({first_line(err)})."
+            ) from err
         except NodeUnavailableError as err:
             raise SetupError(f"Node {err.node!r} is unavailable.") from err
         except ConfigurationError as err:

@@ -33,6 +33,7 @@ from alembic.util import CommandError
 from flask import current_app
 
 from pilar.config import psycopg_url
+from pilar.errors import first_line
 from pilar.models import DEFAULT_NODE
 from pilar.models import Tenant
 from pilar.tenancy import get_nodes
@@ -264,10 +265,9 @@ class _NodeRun:
         try:
             conn = self._engine.connect()
         except sa.exc.OperationalError as err:
-            reason = str(err.orig or err).strip().splitlines()[0]
             with self._lock:
                 self._unreachable = self._unreachable or (
-                    f"node {self.node!r} cannot be reached ({reason})"
+                    f"node {self.node!r} cannot be reached ({first_line(err)})"
                 )
             return failed(target, self._unreachable)
         with conn:

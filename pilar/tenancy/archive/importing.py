@@ -32,6 +32,7 @@ from sqlalchemy.exc import ProgrammingError
 
 from pilar.errors import ArchiveError
 from pilar.errors import ValidationError
+from pilar.errors import first_line
 from pilar.extensions import db
 from pilar.models import DEFAULT_NODE
 from pilar.models import ClaimedNumber
@@ -295,9 +296,8 @@ def _copy_member(
     try:
         loaded = tables.copy_in(conn, columns, stream.chunks())
     except _LOAD_ERRORS as err:
-        reason = str(err).strip().splitlines()[0]
         raise ArchiveError(
-            f"The archive's {member.name} does not load: {reason}."
+            f"The archive's {member.name} does not load: {first_line(err)}."
         ) from None
     if loaded != member.rows:
         raise ArchiveError(

@@ -17,6 +17,7 @@ requests, migration runs, creates and drops.
 
 from __future__ import annotations
 
+from pilar.errors import first_line
 from pilar.models import DEFAULT_NODE
 from pilar.tenancy.doctor import claims
 from pilar.tenancy.doctor import moves
@@ -59,7 +60,7 @@ def find_problems(*, claim_grace_seconds: float) -> list[Problem]:
                 Problem(
                     ProblemKind.NODE_UNREACHABLE,
                     "-",
-                    detail=schemas.reason(error),
+                    detail=first_line(error),
                     node=node,
                 )
             )

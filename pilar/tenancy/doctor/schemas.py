@@ -84,14 +84,6 @@ def node_engine(node: str) -> sa.Engine:
     return get_nodes().engine(node)
 
 
-def reason(error: Exception) -> str:
-    """Return the first line of what a failed connection said (never a password)."""
-    if isinstance(error, sa.exc.DBAPIError) and error.orig is not None:
-        error = error.orig
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
-
-
 def find_schema_problems(
     node: str, node_conn: sa.Connection, accounted: set[tuple[str, str]]
 ) -> NodeFindings:

@@ -32,6 +32,7 @@ from pilar.errors import NodeUnavailableError
 from pilar.errors import PilarError
 from pilar.errors import TenantNotFoundError
 from pilar.errors import ValidationError
+from pilar.errors import first_line
 from pilar.extensions import db
 from pilar.models import PendingDrop
 from pilar.models import Tenant
@@ -193,12 +194,9 @@ def _undo(tenant: Tenant, progress: Progress) -> None:
 
 
 def _reason(error: BaseException) -> str:
-    if isinstance(error, sa.exc.DBAPIError) and error.orig is not None:
-        error = error.orig
     if isinstance(error, NodeUnavailableError):
         return f"node {error.node!r} cannot be reached"
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
+    return first_line(error)
 
 
 def _tenant(domain: str) -> Tenant:
