@@ -131,8 +131,23 @@ class Webhooks:
         self.client = client
         self.host = host
 
-    def post_whatsapp(
+    def post_whatsapp(self, body: bytes, **kwargs: Any):
+        """Post ``body`` as Meta does; see ``_post`` for the signature."""
+        return self._post(
+            WHATSAPP_PATH, "X-Hub-Signature-256", whatsapp_signature, body, **kwargs
+        )
+
+    def post_retell(self, body: bytes, **kwargs: Any):
+        """Post ``body`` as Retell does, signed now; see ``_post``."""
+        return self._post(
+            RETELL_PATH, "X-Retell-Signature", retell_signature, body, **kwargs
+        )
+
+    def _post(
         self,
+        path: str,
+        header: str,
+        sign: Callable[[bytes], str],
         body: bytes,
         *,
         signature: str | None = None,
@@ -142,34 +157,9 @@ class Webhooks:
         """Post ``body``, signed unless ``unsigned`` or given a ``signature``."""
         headers = dict(kwargs.pop("headers", {}))
         if not unsigned:
-            headers["X-Hub-Signature-256"] = (
-                whatsapp_signature(body) if signature is None else signature
-            )
+            headers[header] = sign(body) if signature is None else signature
         return self.client.post(
-            WHATSAPP_PATH,
-            data=body,
-            content_type="application/json",
-            base_url=f"http://{self.host}",
-            headers=headers,
-            **kwargs,
-        )
-
-    def post_retell(
-        self,
-        body: bytes,
-        *,
-        signature: str | None = None,
-        unsigned: bool = False,
-        **kwargs: Any,
-    ):
-        """Post ``body``, signed now unless ``unsigned`` or given a ``signature``."""
-        headers = dict(kwargs.pop("headers", {}))
-        if not unsigned:
-            headers["X-Retell-Signature"] = (
-                retell_signature(body) if signature is None else signature
-            )
-        return self.client.post(
-            RETELL_PATH,
+            path,
             data=body,
             content_type="application/json",
             base_url=f"http://{self.host}",
