@@ -42,15 +42,15 @@ from bench.environment import print_machine
 from bench.environment import scratch_folder
 from bench.environment import throwaway_database
 from pilar import create_app
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Role
 from pilar.models import Tenant
 from pilar.models import TenantIntegrationType
 from pilar.models import TenantUser
-from pilar.passwords import hash_password
+from pilar.security.passwords import hash_password
 from pilar.services import integrations
 from pilar.tenancy import get_nodes
-from pilar.tenancy import provisioning
+from pilar.tenancy.fleet import provisioning
 from tests.database import throwaway_database as throwaway_database_on
 from tests.nodes import node_servers
 
@@ -259,8 +259,8 @@ def idle(app: Flask) -> dict[str, Any]:
 
 
 def export(app: Flask, domain: str, path: str) -> dict[str, Any]:
-    from pilar.tenancy.archive import export_tenant
-    from pilar.tenancy.archive.manifest import ArchiveReader
+    from pilar.tenancy.fleet.archive import export_tenant
+    from pilar.tenancy.fleet.archive.manifest import ArchiveReader
 
     summary = export_tenant(domain, Path(path))
     with open(path, "rb") as file:
@@ -269,8 +269,8 @@ def export(app: Flask, domain: str, path: str) -> dict[str, Any]:
 
 
 def import_(app: Flask, path: str, domain: str, schema_name: str) -> dict[str, Any]:
-    from pilar.tenancy.archive import import_tenant
-    from pilar.tenancy.archive.manifest import ArchiveReader
+    from pilar.tenancy.fleet.archive import import_tenant
+    from pilar.tenancy.fleet.archive.manifest import ArchiveReader
 
     summary = import_tenant(
         Path(path), domain=domain, schema_name=schema_name, node=SECOND_NODE

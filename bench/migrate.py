@@ -27,8 +27,8 @@ from bench.environment import make_app
 from bench.environment import print_machine
 from bench.environment import scratch_folder
 from bench.environment import throwaway_database
-from pilar.extensions import db
-from pilar.tenancy import provisioning
+from pilar.db.extensions import db
+from pilar.tenancy.fleet import provisioning
 from tests.revisions import BASE_REVISION
 from tests.revisions import copy_with_revisions
 

@@ -46,10 +46,10 @@ from bench.environment import percentile
 from bench.environment import print_machine
 from bench.environment import throwaway_database
 from bench.export import insert_rows
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.tenancy import get_nodes
-from pilar.tenancy import moves
-from pilar.tenancy import provisioning
+from pilar.tenancy.fleet import moves
+from pilar.tenancy.fleet import provisioning
 from tests.database import throwaway_database as throwaway_database_on
 from tests.nodes import node_servers
 

@@ -29,11 +29,11 @@ from bench.environment import scratch_folder
 from bench.environment import summary
 from bench.environment import throwaway_database
 from pilar import create_app
-from pilar.extensions import db
-from pilar.tenancy import ddl
+from pilar.db.extensions import db
 from pilar.tenancy import get_nodes
-from pilar.tenancy import migrations
-from pilar.tenancy import provisioning
+from pilar.tenancy.fleet import ddl
+from pilar.tenancy.fleet import migrations
+from pilar.tenancy.fleet import provisioning
 from tests.database import throwaway_database as throwaway_database_on
 from tests.nodes import node_servers
 from tests.revisions import copy_with_revisions

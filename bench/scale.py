@@ -22,8 +22,8 @@ from bench.environment import scratch_folder
 from bench.environment import summary
 from bench.environment import throwaway_database
 from bench.migrate import NEW_REVISION
-from pilar.extensions import db
-from pilar.tenancy import provisioning
+from pilar.db.extensions import db
+from pilar.tenancy.fleet import provisioning
 from tests.revisions import copy_with_revisions
 
 

@@ -12,13 +12,12 @@ from pilar import admin
 from pilar import api
 from pilar import cli
 from pilar import config
-from pilar import embedded
 from pilar import log
-from pilar import pool
-from pilar import sessions
 from pilar import tenancy
-from pilar.extensions import db
-from pilar.extensions import migrate
+from pilar.db import embedded
+from pilar.db import pool
+from pilar.db.extensions import db
+from pilar.db.extensions import migrate
 from pilar.tenancy import nodes
 
 
@@ -30,7 +29,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if is_embedded:
         url, handle = embedded.start(app.instance_path)
         app.config["SQLALCHEMY_DATABASE_URI"] = config.psycopg_url(url)
-        app.extensions["pilar.embedded"] = handle
+        app.extensions["pilar.db.embedded"] = handle
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = nodes.engine_options(app.config)
     db.init_app(app)
     migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIR"])
@@ -39,7 +38,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         pool.ping_after_idle(db.engine, app.config["DB_POOL_PING_IDLE"])
     tenancy.init_app(app)
     api.init_app(app)
-    sessions.init_app(app)
     admin.init_app(app)
     cli.init_app(app)
     if is_embedded:

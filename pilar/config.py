@@ -35,7 +35,7 @@ DEFAULTS: dict[str, Any] = {
     # Every backend caches the catalog entries of each table it touches; with
     # thousands of tenant db schemas, recycling connections bounds that memory.
     "DB_POOL_RECYCLE": 300,
-    # A pooled connection idle this long is pinged before use (pilar.pool).
+    # A pooled connection idle this long is pinged before use (pilar.db.pool).
     "DB_POOL_PING_IDLE": 2.0,
     # Seconds a connection attempt may take (libpq's smallest is 2).
     "DB_CONNECT_TIMEOUT": 2,

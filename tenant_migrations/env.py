@@ -1,9 +1,9 @@
-"""Alembic env for tenant db schemas; the logic lives in pilar.tenancy.migrations."""
+"""Alembic env for tenant db schemas; its logic is in pilar.tenancy.fleet.migrations."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from pilar.tenancy.migrations import run_env
+from pilar.tenancy.fleet.migrations import run_env
 
 run_env(context)

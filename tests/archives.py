@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import Flask
 from psycopg import sql
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Channel
 from pilar.models import ClaimedNumber
 from pilar.models import Conversation

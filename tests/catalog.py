@@ -1,6 +1,6 @@
 """What a db schema holds, read from the catalog for tests that compare two of them.
 
-Written independently of ``pilar.tenancy.catalog`` on purpose: a test that
+Written independently of ``pilar.tenancy.fleet.catalog`` on purpose: a test that
 reuses the code it checks would share its blind spots.
 """
 

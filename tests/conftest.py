@@ -14,9 +14,9 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from pilar import create_app
+from pilar.db.extensions import db
 from pilar.errors import NotFoundError
-from pilar.extensions import db
-from pilar.tenancy import provisioning
+from pilar.tenancy.fleet import provisioning
 from tests.database import server_url
 from tests.database import throwaway_database
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from pilar import embedded
+from pilar.db import embedded
 
 _LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 

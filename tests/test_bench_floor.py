@@ -14,7 +14,7 @@ from sqlalchemy import event
 from werkzeug.test import EnvironBuilder
 from werkzeug.test import run_wsgi_app
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Role
 from tests.api.conftest import TenantActions
 

@@ -8,7 +8,7 @@ import secrets
 import pytest
 
 from pilar import create_app
-from pilar.extensions import db
+from pilar.db.extensions import db
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ import pytest
 import sqlalchemy as sa
 
 from pilar import create_app
+from pilar.db.extensions import db
 from pilar.errors import ConfigurationError
-from pilar.extensions import db
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from pilar import pool
 from pilar.config import psycopg_url
+from pilar.db import pool
 
 
 @pytest.fixture

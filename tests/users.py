@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import Flask
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Role
 from pilar.models import TenantUser
-from pilar.passwords import hash_password
+from pilar.security.passwords import hash_password
 
 USER_PASSWORD = "user-password-1"
 

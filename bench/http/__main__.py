@@ -58,13 +58,13 @@ from bench.nodes import node_databases
 from bench.nodes import spread
 from bench.nodes import with_application_name
 from pilar.api.auth import issue_token
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import DEFAULT_NODE
 from pilar.models import Role
 from pilar.models import TenantUser
-from pilar.passwords import hash_password
+from pilar.security.passwords import hash_password
 from pilar.tenancy import get_nodes
-from pilar.tenancy import provisioning
+from pilar.tenancy.fleet import provisioning
 from tests.nodes import node_servers
 from tests.revisions import SHIPPED
 

@@ -21,8 +21,8 @@ from psycopg import sql
 from bench.http.pages import CONVERSATIONS
 from bench.http.pages import conversation_page
 from pilar import create_app
+from pilar.db.extensions import db
 from pilar.errors import TenantNotBoundError
-from pilar.extensions import db
 from pilar.services import conversations
 from pilar.tenancy import scope
 

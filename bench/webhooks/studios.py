@@ -22,7 +22,7 @@ from bench.http.__main__ import TURN_TEXT
 from bench.http.__main__ import Target
 from bench.http.__main__ import seed
 from bench.nodes import NodeDatabases
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.services.whatsapp_channels import create_whatsapp_channel
 from pilar.tenancy import get_nodes
 from pilar.tenancy import tenant_scope

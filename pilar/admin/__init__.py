@@ -18,6 +18,7 @@ from flask_admin.menu import MenuView
 from flask_admin.theme import Bootstrap4Theme
 
 from pilar.admin import access
+from pilar.admin import sessions
 from pilar.admin.accounts import IntegrationsView
 from pilar.admin.accounts import UsersView
 from pilar.admin.auth import HomeView
@@ -50,6 +51,7 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     if not app.config.get("SESSION_COOKIE_SAMESITE"):
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    sessions.init_app(app)
     # Our templates, found by Jinja before Flask-Admin's own.
     app.register_blueprint(
         Blueprint("pilar_admin", __name__, template_folder="templates")

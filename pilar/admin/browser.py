@@ -26,7 +26,7 @@ from werkzeug.exceptions import HTTPException
 
 from pilar.admin import access
 from pilar.admin.editing import ServiceModelView
-from pilar.extensions import db
+from pilar.db.extensions import db
 
 _WRITE_VIEWS = frozenset(
     {"create_view", "edit_view", "delete_view", "action_view", "ajax_update"}

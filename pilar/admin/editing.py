@@ -24,9 +24,9 @@ from wtforms import Form
 from pilar.admin.forms import InvalidFormError
 from pilar.admin.forms import load
 from pilar.admin.forms import report_errors
+from pilar.db.extensions import db
 from pilar.errors import PilarError
-from pilar.extensions import db
-from pilar.storable import is_storable
+from pilar.validation.storable import is_storable
 
 _FORM_VIEWS = ("create_view", "edit_view")
 

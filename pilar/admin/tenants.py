@@ -21,7 +21,7 @@ from pilar.admin.browser import error_page
 from pilar.admin.browser import tenant_url
 from pilar.admin.editing import ServiceModelView
 from pilar.admin.forms import TenantForm
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Conversation
 from pilar.models import PhoneNumber
 from pilar.models import Tenant

@@ -10,7 +10,7 @@ from flask import jsonify
 from sqlalchemy.exc import SQLAlchemyError
 
 from pilar.api.blueprint import Blueprint
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.schemas.health import HealthSchema
 
 logger = logging.getLogger(__name__)

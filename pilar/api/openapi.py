@@ -12,9 +12,10 @@ import flask_smorest
 from marshmallow import fields
 from marshmallow import validate
 
-from pilar.storable import MAX_DEPTH
+from pilar.validation.storable import MAX_DEPTH
 
-# Rules of every request body that no schema keyword states (pilar/storable.py).
+# Rules of every request body that no schema keyword states
+# (pilar/validation/storable.py).
 _DESCRIPTION = (
     "Request bodies are JSON objects. Nothing in them may be what PostgreSQL "
     "cannot store: no text (keys included) with NUL characters or unpaired "

@@ -21,7 +21,7 @@ from pilar.schemas.tenants import TenantSchema
 from pilar.schemas.tenants import TenantUpdateSchema
 from pilar.services import tenants as tenant_service
 from pilar.services.pagination import RowPage
-from pilar.tenancy import provisioning
+from pilar.tenancy.fleet import provisioning
 
 blp = Blueprint(
     "tenants",

@@ -12,7 +12,7 @@ from pilar.cli import archives  # noqa: F401  # adds `flask tenants export` and 
 from pilar.cli import moves  # noqa: F401  # adds `flask tenants move`
 from pilar.cli import nodes
 from pilar.cli import tenants
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.tenancy import tenant_scope
 
 

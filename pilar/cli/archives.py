@@ -10,7 +10,7 @@ from flask.cli import with_appcontext
 from pilar.cli.groups import fail
 from pilar.cli.tenants import group
 from pilar.errors import PilarError
-from pilar.tenancy import archive
+from pilar.tenancy.fleet import archive
 
 
 @group.command("export")

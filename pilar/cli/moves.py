@@ -8,7 +8,7 @@ from flask.cli import with_appcontext
 from pilar.cli.groups import fail
 from pilar.cli.tenants import group
 from pilar.errors import PilarError
-from pilar.tenancy import moves
+from pilar.tenancy.fleet import moves
 
 
 @group.command("move")

@@ -13,14 +13,14 @@ from flask.cli import with_appcontext
 from pilar.cli.groups import CommandGroup
 from pilar.cli.groups import fail
 from pilar.cli.tables import echo_table
+from pilar.db.extensions import db
 from pilar.errors import PilarError
-from pilar.extensions import db
 from pilar.models import DEFAULT_NODE
 from pilar.models import Tenant
-from pilar.tenancy import doctor as checks
-from pilar.tenancy import migrations
-from pilar.tenancy import provisioning
-from pilar.tenancy import runner
+from pilar.tenancy.fleet import doctor as checks
+from pilar.tenancy.fleet import migrations
+from pilar.tenancy.fleet import provisioning
+from pilar.tenancy.fleet import runner
 from pilar.tenancy.names import normalize_host
 
 

@@ -8,8 +8,8 @@ import json
 from typing import Any
 
 from pilar.errors import PilarError
-from pilar.storable import find_unstorable
-from pilar.storable import is_storable
+from pilar.validation.storable import find_unstorable
+from pilar.validation.storable import is_storable
 
 # The longest id kept as a key of ``inbound_events`` (its column's length).
 MAX_ID_LENGTH = 256

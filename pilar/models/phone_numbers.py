@@ -13,7 +13,8 @@ from pilar.models.base import TenantModel
 from pilar.models.base import TimestampMixin
 from pilar.models.enums import PhoneStatus
 
-# Keys of ``sip_credentials`` kept encrypted at rest and never shown (pilar.secrets).
+# Keys of ``sip_credentials`` kept encrypted at rest and never shown
+# (pilar.security.sealed).
 SIP_SECRET_KEYS = ("password",)
 
 

@@ -14,7 +14,7 @@ from pilar.models.base import TimestampMixin
 from pilar.models.enums import WhatsAppStatus
 
 # Keys of ``wa_cloud_api_config`` kept encrypted at rest and never shown
-# (pilar.secrets).
+# (pilar.security.sealed).
 WA_CLOUD_API_SECRET_KEYS = ("access_token",)
 
 

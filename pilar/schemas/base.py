@@ -11,8 +11,8 @@ from marshmallow import fields
 from marshmallow import missing
 from marshmallow.utils import ensure_text_type
 
-from pilar.storable import error_messages
-from pilar.storable import find_unstorable
+from pilar.validation.storable import error_messages
+from pilar.validation.storable import find_unstorable
 
 # What a field's ``_serialize`` does to a value that is not ``None``.
 Formatter = Callable[[Any], Any]
@@ -26,7 +26,8 @@ class Schema(ma.Schema):
 
     Before its fields see them, a load refuses NUL characters, unpaired
     surrogates, NaN, infinities and nesting deeper than 64 levels anywhere
-    in the data (``pilar/storable.py``), with the path to the first one found.
+    in the data (``pilar/validation/storable.py``), with the path to the first
+    one found.
 
     A list response dumps some hundred fields, and marshmallow goes through
     five calls for each (``Field.serialize``, ``Field.get_value``, the

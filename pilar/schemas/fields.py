@@ -10,7 +10,7 @@ from typing import Any
 import phonenumbers
 from marshmallow import fields
 
-from pilar.emails import within_limits
+from pilar.validation.emails import within_limits
 
 # E.164 as written: "+", a country code that starts with 1-9, at most 15
 # digits in all, nothing else (no spaces, punctuation, letters or extension).

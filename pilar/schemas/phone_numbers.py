@@ -15,7 +15,7 @@ from pilar.schemas.base import Schema
 from pilar.schemas.fields import E164Number
 from pilar.schemas.fields import HostName
 from pilar.schemas.pagination import PageSchema
-from pilar.secrets import secrets_set
+from pilar.security.sealed import secrets_set
 
 SIP_TRANSPORTS = ("udp", "tcp", "tls")
 _WRITE_ONLY_NOTE = (

@@ -6,13 +6,13 @@ from marshmallow import fields
 from marshmallow import validate
 
 from pilar.models import TenantStatus
-from pilar.passwords import MIN_PASSWORD_LENGTH
 from pilar.schemas.base import Schema
 from pilar.schemas.fields import HOST_NAME_PATTERN
 from pilar.schemas.fields import NOT_BLANK_PATTERN
 from pilar.schemas.fields import EmailAddress
 from pilar.schemas.pagination import PageArgsSchema
 from pilar.schemas.pagination import PageSchema
+from pilar.security.passwords import MIN_PASSWORD_LENGTH
 
 
 class TenantSchema(Schema):

@@ -6,10 +6,10 @@ from marshmallow import fields
 from marshmallow import validate
 
 from pilar.models import Role
-from pilar.passwords import MIN_PASSWORD_LENGTH
 from pilar.schemas.base import Schema
 from pilar.schemas.fields import EmailAddress
 from pilar.schemas.pagination import PageSchema
+from pilar.security.passwords import MIN_PASSWORD_LENGTH
 
 _PASSWORD_LENGTH = validate.Length(min=MIN_PASSWORD_LENGTH, max=1024)
 

@@ -14,7 +14,7 @@ from pilar.models.whatsapp_channels import WA_CLOUD_API_SECRET_KEYS
 from pilar.schemas.base import Schema
 from pilar.schemas.fields import E164Number
 from pilar.schemas.pagination import PageSchema
-from pilar.secrets import secrets_set
+from pilar.security.sealed import secrets_set
 
 _WRITE_ONLY_NOTE = (
     "Secret: write-only, encrypted at rest, never shown; "

@@ -21,13 +21,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from pilar.db.extensions import db
 from pilar.errors import AuthenticationError
 from pilar.errors import TooManyRequestsError
-from pilar.extensions import db
 from pilar.models import LoginFailure
 from pilar.models import TenantUser
-from pilar.passwords import hash_password
-from pilar.passwords import verify_password
+from pilar.security.passwords import hash_password
+from pilar.security.passwords import verify_password
 from pilar.services.rows import row_columns
 from pilar.services.rows import row_source
 

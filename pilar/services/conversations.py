@@ -11,8 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
+from pilar.db.extensions import db
 from pilar.errors import NotFoundError
-from pilar.extensions import db
 from pilar.models import Channel
 from pilar.models import Conversation
 from pilar.services.pagination import KeysetList

@@ -1,7 +1,7 @@
 """Idempotency keys (CONTRACT §12): replaying a keyed write instead of repeating it.
 
 A keyed write runs as one transaction that ends with its key: the service
-code's ``commit()`` calls only flush while it runs (``pilar.extensions``), and
+code's ``commit()`` calls only flush while it runs (``pilar.db.extensions``), and
 the key is added and everything committed once the response is known. So a
 write that committed has its key, and a retry after a lost answer is
 replayed; one that did not commit has no key, and a retry runs it.
@@ -26,10 +26,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pilar.db.extensions import DEFER_COMMIT_KEY
+from pilar.db.extensions import db
 from pilar.errors import IdempotencyKeyInUseError
 from pilar.errors import IdempotencyKeyReusedError
-from pilar.extensions import DEFER_COMMIT_KEY
-from pilar.extensions import db
 from pilar.models import IdempotencyKey
 from pilar.models import PlatformIdempotencyKey
 from pilar.models.idempotency import KEEP_HOURS

@@ -28,9 +28,9 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from pilar.db.extensions import db
 from pilar.errors import NodeUnavailableError
 from pilar.errors import TenantNotFoundError
-from pilar.extensions import db
 from pilar.inbound.events import CallRecord
 from pilar.inbound.events import InboundMessage
 from pilar.models import Channel

@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.inbound.events import InboundMessage
 from pilar.models import Channel
 from pilar.models import Conversation

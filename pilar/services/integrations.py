@@ -1,7 +1,7 @@
 """A tenant's integrations (Magicline, Fitogram, Google Calendar, CSV): one per type.
 
 Configs arrive validated; their secrets are encrypted before they are stored
-(``pilar.secrets``) and never leave this module in plain text.
+(``pilar.security.sealed``) and never leave this module in plain text.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from pilar import secrets
+from pilar.db.extensions import db
 from pilar.errors import ConflictError
 from pilar.errors import NotFoundError
 from pilar.errors import ValidationError
-from pilar.extensions import db
 from pilar.models import TenantIntegration
 from pilar.models import TenantIntegrationType
+from pilar.security import sealed
 from pilar.services.pagination import KeysetList
 from pilar.services.pagination import RowPage
 
@@ -98,12 +98,12 @@ Stored = TenantIntegration | sa.Row[Any]
 
 def public_config(integration: Stored) -> dict[str, Any]:
     """Return the integration's config without its secrets."""
-    return secrets.redact_secrets(integration.config, SECRET_KEYS[integration.type])
+    return sealed.redact_secrets(integration.config, SECRET_KEYS[integration.type])
 
 
 def secrets_set(integration: Stored) -> list[str]:
     """Return the paths of the integration's secrets that have a value."""
-    return secrets.secrets_set(integration.config, SECRET_KEYS[integration.type])
+    return sealed.secrets_set(integration.config, SECRET_KEYS[integration.type])
 
 
 def _put(
@@ -117,7 +117,7 @@ def _put(
     integration = _find(tenant_id, type_, for_update=True)
     old = integration.config if integration is not None else {}
     keys = SECRET_KEYS[type_]
-    stored = secrets.merge_secrets(secrets.encrypt_secrets(config, keys), old, keys)
+    stored = sealed.merge_secrets(sealed.encrypt_secrets(config, keys), old, keys)
     _require_secrets(type_, stored)
     created = integration is None
     if integration is None:
@@ -144,7 +144,7 @@ def _find(
 
 def _require_secrets(type_: TenantIntegrationType, stored: dict[str, Any]) -> None:
     required = REQUIRED_SECRET_KEYS[type_]
-    present = set(secrets.secrets_set(stored, required))
+    present = set(sealed.secrets_set(stored, required))
     errors: dict[str, Any] = {}
     for path in required:
         if path in present:

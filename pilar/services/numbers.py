@@ -15,8 +15,8 @@ import psycopg
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
 
+from pilar.db.extensions import db
 from pilar.errors import ConflictError
-from pilar.extensions import db
 from pilar.models import NumberKind
 from pilar.tenancy import claims
 from pilar.tenancy import current_tenant

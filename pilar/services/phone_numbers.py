@@ -6,15 +6,15 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from pilar.db.extensions import db
 from pilar.errors import NotFoundError
 from pilar.errors import ValidationError
-from pilar.extensions import db
 from pilar.models import NumberKind
 from pilar.models import PhoneNumber
 from pilar.models import PhoneStatus
 from pilar.models.phone_numbers import SIP_SECRET_KEYS
-from pilar.secrets import encrypt_secrets
-from pilar.secrets import merge_secrets
+from pilar.security.sealed import encrypt_secrets
+from pilar.security.sealed import merge_secrets
 from pilar.services.numbers import change_number
 from pilar.services.numbers import claim_number
 from pilar.services.numbers import release_number

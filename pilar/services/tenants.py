@@ -7,9 +7,9 @@ import uuid
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from pilar.db.extensions import db
 from pilar.errors import ConflictError
 from pilar.errors import NotFoundError
-from pilar.extensions import db
 from pilar.models import Tenant
 from pilar.models import TenantStatus
 from pilar.services.pagination import KeysetList

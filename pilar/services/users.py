@@ -14,13 +14,13 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from pilar.db.extensions import db
 from pilar.errors import ConflictError
 from pilar.errors import NotFoundError
 from pilar.errors import PermissionDeniedError
-from pilar.extensions import db
 from pilar.models import Role
 from pilar.models import TenantUser
-from pilar.passwords import hash_password
+from pilar.security.passwords import hash_password
 from pilar.services.pagination import KeysetList
 from pilar.services.pagination import RowPage
 

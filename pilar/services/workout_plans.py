@@ -6,8 +6,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from pilar.db.extensions import db
 from pilar.errors import NotFoundError
-from pilar.extensions import db
 from pilar.models import WorkoutPlan
 from pilar.services.pagination import KeysetList
 from pilar.services.pagination import RowPage

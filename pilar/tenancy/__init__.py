@@ -23,10 +23,10 @@ from flask import current_app
 from flask import g
 from flask import request
 
+from pilar.db.extensions import db
 from pilar.errors import ConfigurationError
 from pilar.errors import TenantNotBoundError
 from pilar.errors import TenantNotFoundError
-from pilar.extensions import db
 from pilar.models import Tenant
 from pilar.tenancy import follow
 from pilar.tenancy import nodes as node_engines

@@ -28,7 +28,7 @@ from sqlalchemy import event
 from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import ClaimedNumber
 from pilar.models import NumberKind
 from pilar.tenancy.scope import tenant_engine

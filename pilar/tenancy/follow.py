@@ -2,7 +2,7 @@
 
 A move switches ``tenants.node`` in the control plane only after it has
 renamed the tenant's db schema on the old node out of reach
-(``pilar.tenancy.moves``): from then on, any statement that a process sends
+(``pilar.tenancy.fleet.moves``): from then on, any statement that a process sends
 there, from a directory not yet reloaded or from a request that was waiting
 for the move's lock, fails because the schema is missing, before it changes
 anything. This module turns that failure into a retry: the request's
@@ -28,8 +28,8 @@ import sqlalchemy as sa
 from flask import current_app
 from flask import g
 
+from pilar.db.extensions import db
 from pilar.errors import TenantMovingError
-from pilar.extensions import db
 from pilar.models import Tenant
 from pilar.models import TenantMove
 from pilar.tenancy.resolve import COLUMNS

@@ -4,7 +4,7 @@ A lock is named by a namespace and a name (say ``whatsapp.contact`` and a
 wa_id) and held until the transaction of the tenant's session ends. Names are
 hashed with the tenant's db schema to one 64-bit key: two tenants never wait
 for each other, and the single-key space does not meet the two-key one of
-the tenant lock (``pilar.tenancy.migrations.lock_tenant``). A collision only
+the tenant lock (``pilar.tenancy.fleet.migrations.lock_tenant``). A collision only
 makes two names wait for each other.
 """
 

@@ -10,8 +10,8 @@ from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS
 
 from pilar.errors import InvalidSchemaNameError
 from pilar.errors import ValidationError
-from pilar.storable import UNSTORABLE_TEXT
-from pilar.storable import is_storable
+from pilar.validation.storable import UNSTORABLE_TEXT
+from pilar.validation.storable import is_storable
 
 SCHEMA_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,62}", re.ASCII)
 _LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.ASCII)

@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from pilar import pool
+from pilar.db import pool
 from pilar.errors import NodeUnavailableError
 from pilar.log import outages
 from pilar.models import DEFAULT_NODE

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 import sqlalchemy as sa
 from flask import current_app
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import ClaimedNumber
 from pilar.models import NumberKind
 from pilar.models import Tenant

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy import orm
 
+from pilar.db.extensions import TENANT_ENGINE_KEY
 from pilar.errors import TenantNotBoundError
-from pilar.extensions import TENANT_ENGINE_KEY
 from pilar.tenancy.names import validate_schema_name
 
 # Fails validate_schema_name, so no tenant db schema can ever bear it.
@@ -70,7 +70,7 @@ def bind_session(
     """Run every transaction of ``session`` in ``schema_name``, commits included.
 
     With ``engine`` (the tenant's node), the session sends tenant-table
-    statements there (``pilar.extensions.Session``). One session serves one
+    statements there (``pilar.db.extensions.Session``). One session serves one
     tenant (its identity map is not schema-aware): binding a session that is
     bound to another tenant raises ``RuntimeError``.
     """

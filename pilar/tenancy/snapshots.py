@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import orm
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.tenancy import scope
 from pilar.tenancy import tenant_engine
 from pilar.tenancy.resolve import TenantRef

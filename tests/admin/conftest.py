@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Role
 from pilar.tenancy import tenant_scope
 from tests.conftest import ADMIN_TOKEN

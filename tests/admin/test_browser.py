@@ -27,7 +27,7 @@ from werkzeug.serving import make_server
 from pilar.models import Channel
 from pilar.models import Conversation
 from pilar.models import WorkoutPlan
-from pilar.tenancy.provisioning import OwnerSpec
+from pilar.tenancy.fleet.provisioning import OwnerSpec
 from tests.admin.conftest import add_rows
 from tests.conftest import ADMIN_TOKEN
 from tests.users import USER_PASSWORD

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Tenant
 from pilar.models import TenantStatus
 from tests.admin.conftest import Browser

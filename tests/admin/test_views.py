@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Channel
 from pilar.models import Conversation
 from pilar.models import PhoneNumber

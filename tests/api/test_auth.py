@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import LoginFailure
 from pilar.models import Role
 from pilar.services import auth as auth_service

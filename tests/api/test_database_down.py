@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from tests.conftest import ADMIN_TOKEN
 from tests.conftest import make_app
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Channel
 from pilar.models import Conversation
 from pilar.models import Role

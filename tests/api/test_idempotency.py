@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Conversation
 from pilar.models import IdempotencyKey
 from pilar.models import Role

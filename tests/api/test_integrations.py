@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Role
 from pilar.models import TenantIntegration
 from pilar.models import TenantIntegrationType
 from pilar.schemas.integrations import CONFIG_SCHEMAS
 from pilar.schemas.integrations import secret_paths
-from pilar.secrets import decrypt_secrets
+from pilar.security.sealed import decrypt_secrets
 from pilar.services.integrations import REQUIRED_SECRET_KEYS
 from pilar.services.integrations import SECRET_KEYS
 

@@ -9,12 +9,12 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import ClaimedNumber
 from pilar.models import Role
 from pilar.models import Tenant
 from pilar.tenancy import get_nodes
-from pilar.tenancy import provisioning
+from pilar.tenancy.fleet import provisioning
 from tests.api.conftest import TenantActions
 from tests.conftest import Platform
 from tests.conftest import make_app

@@ -10,11 +10,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import ClaimedNumber
 from pilar.models import NumberKind
 from pilar.models import Role
-from pilar.tenancy import provisioning
+from pilar.tenancy.fleet import provisioning
 from tests.api.conftest import TenantActions
 
 PHONES = "/api/v1/phone-numbers"

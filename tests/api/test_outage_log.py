@@ -9,9 +9,9 @@ import time
 import pytest
 from flask_migrate import upgrade
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.tenancy import get_nodes
-from pilar.tenancy import provisioning
+from pilar.tenancy.fleet import provisioning
 from tests.api.conftest import TenantActions
 from tests.conftest import make_app
 from tests.conftest import unique_domain

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Channel
 from pilar.models import Conversation
 from pilar.models import PhoneNumber

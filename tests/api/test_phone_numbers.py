@@ -5,11 +5,11 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import PhoneNumber
 from pilar.models import Role
 from pilar.models.phone_numbers import SIP_SECRET_KEYS
-from pilar.secrets import decrypt_secrets
+from pilar.security.sealed import decrypt_secrets
 from pilar.tenancy import tenant_scope
 from tests.conftest import UNKNOWN_ID
 

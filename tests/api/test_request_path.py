@@ -8,7 +8,7 @@ import uuid
 import pytest
 from marshmallow import fields
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Channel
 from pilar.models import Conversation
 from pilar.models import Role

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import event
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Role
 from tests.api.conftest import TenantActions
 from tests.conftest import make_app

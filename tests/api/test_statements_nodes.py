@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import event
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Role
 from pilar.tenancy import get_nodes
 from tests.api.conftest import TenantActions
@@ -37,7 +37,7 @@ def steady_nodes_app(database_url, app, node_urls) -> Iterator[Flask]:
 
 @pytest.fixture(scope="module")
 def far(steady_nodes_app) -> Iterator[TenantActions]:
-    from pilar.tenancy import provisioning
+    from pilar.tenancy.fleet import provisioning
     from tests.conftest import unique_domain
 
     with steady_nodes_app.app_context():

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from pilar.api.auth import issue_token
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Role
-from pilar.tenancy import provisioning
+from pilar.tenancy.fleet import provisioning
 from tests.conftest import make_app
 from tests.users import make_user
 

@@ -5,10 +5,10 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import TenantUser
-from pilar.passwords import verify_password
-from pilar.tenancy.migrations import head_revision
+from pilar.security.passwords import verify_password
+from pilar.tenancy.fleet.migrations import head_revision
 from tests.conftest import UNKNOWN_ID
 from tests.conftest import make_app
 from tests.conftest import unique_domain

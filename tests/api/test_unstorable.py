@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from pilar.storable import MAX_DEPTH
-from pilar.storable import UNSTORABLE_TEXT
-from pilar.storable import find_unstorable
+from pilar.validation.storable import MAX_DEPTH
+from pilar.validation.storable import UNSTORABLE_TEXT
+from pilar.validation.storable import find_unstorable
 from tests.conftest import unique_domain
 
 BAD = ["\x00", "\ud800"]

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from pilar.api.auth import issue_token
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Role
 from pilar.models import TenantUser
 from tests.api.conftest import TenantActions

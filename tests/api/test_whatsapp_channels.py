@@ -5,11 +5,11 @@ import uuid
 
 import pytest
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Role
 from pilar.models import WhatsAppChannel
 from pilar.models.whatsapp_channels import WA_CLOUD_API_SECRET_KEYS
-from pilar.secrets import decrypt_secrets
+from pilar.security.sealed import decrypt_secrets
 from pilar.tenancy import tenant_scope
 
 PATH = "/api/v1/whatsapp-channels"

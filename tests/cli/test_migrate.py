@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Tenant
-from pilar.tenancy import migrations
+from pilar.tenancy.fleet import migrations
 from pilar.tenancy.scope import bind_connection
 from tests.conftest import make_app
 

@@ -13,12 +13,12 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Tenant
 from pilar.tenancy import get_nodes
-from pilar.tenancy import migrations
-from pilar.tenancy import provisioning
-from pilar.tenancy import tenant_upgrade
+from pilar.tenancy.fleet import migrations
+from pilar.tenancy.fleet import provisioning
+from pilar.tenancy.fleet import tenant_upgrade
 from tests.cli.test_migrate_runner import ADD_TOPIC
 from tests.cli.test_migrate_runner import COUNT_PLANS
 from tests.cli.test_migrate_runner import migrate
@@ -164,7 +164,7 @@ def studio_database(app: Flask) -> str | None:
 
 
 def run_once(app: Flask):
-    from pilar.tenancy import runner
+    from pilar.tenancy.fleet import runner
 
     with app.app_context():
         settings = runner.run_settings(jobs=1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.tenancy import get_nodes
 from tests.conftest import make_app
 from tests.conftest import nodes_setting

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Tenant
 from pilar.models import TenantUser
 from tests.conftest import make_app

@@ -12,10 +12,10 @@ from alembic.script import ScriptDirectory
 from flask_migrate import Migrate
 from sqlalchemy.dialects.postgresql.base import PGInspector
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import PublicModel
 from pilar.models import TenantModel
-from pilar.tenancy import migrations
+from pilar.tenancy.fleet import migrations
 
 
 def test_public_env_has_one_head(app):

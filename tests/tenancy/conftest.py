@@ -11,7 +11,7 @@ from flask import Flask
 from flask import jsonify
 from flask import request
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import WorkoutPlan
 from tests.conftest import make_app
 

@@ -11,19 +11,19 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from pilar import secrets
+from pilar.db.extensions import db
 from pilar.errors import ArchiveError
 from pilar.errors import ConflictError
-from pilar.extensions import db
 from pilar.models import TenantIntegration
 from pilar.models import WorkoutPlan
+from pilar.security import sealed
 from pilar.services.integrations import SECRET_KEYS
 from pilar.tenancy import get_nodes
-from pilar.tenancy import migrations
-from pilar.tenancy import provisioning
 from pilar.tenancy import tenant_scope
-from pilar.tenancy.archive import export_tenant
-from pilar.tenancy.archive import import_tenant
+from pilar.tenancy.fleet import migrations
+from pilar.tenancy.fleet import provisioning
+from pilar.tenancy.fleet.archive import export_tenant
+from pilar.tenancy.fleet.archive import import_tenant
 from tests.archives import API_KEY
 from tests.archives import fill_tenant
 from tests.archives import rows_of
@@ -112,7 +112,7 @@ def test_an_import_under_another_domain_and_schema_is_served_there(
         assert len(db.session.scalars(sa.select(WorkoutPlan)).all()) == 2
         integration = db.session.scalar(sa.select(TenantIntegration))
         assert integration is not None
-        config = secrets.decrypt_secrets(
+        config = sealed.decrypt_secrets(
             integration.config, SECRET_KEYS[integration.type]
         )
     assert config["api_key"] == API_KEY

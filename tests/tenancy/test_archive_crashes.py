@@ -13,13 +13,13 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import ClaimedNumber
 from pilar.models import Tenant
-from pilar.tenancy import provisioning
-from pilar.tenancy.archive import export_tenant
-from pilar.tenancy.archive import import_tenant
-from pilar.tenancy.archive import importing
+from pilar.tenancy.fleet import provisioning
+from pilar.tenancy.fleet.archive import export_tenant
+from pilar.tenancy.fleet.archive import import_tenant
+from pilar.tenancy.fleet.archive import importing
 from tests.archives import fill_tenant
 from tests.archives import rows_of
 from tests.archives import schemas_on

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import ClaimedNumber
 from pilar.models import NumberKind
 from pilar.models import PendingDrop
@@ -28,8 +28,8 @@ from pilar.models import WorkoutPlan
 from pilar.services import phone_numbers
 from pilar.tenancy import claims
 from pilar.tenancy import get_nodes
-from pilar.tenancy import provisioning
 from pilar.tenancy import tenant_scope
+from pilar.tenancy.fleet import provisioning
 from tests.conftest import dispose_app
 from tests.conftest import make_fleet_app
 from tests.conftest import unique_domain

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Tenant
 from pilar.models import TenantStatus
 from pilar.tenancy.resolve import TenantDirectory

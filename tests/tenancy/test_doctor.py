@@ -7,12 +7,12 @@ import sqlalchemy as sa
 from flask import Flask
 from flask_migrate import upgrade
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Tenant
 from pilar.models import WorkoutPlan
-from pilar.tenancy import migrations
-from pilar.tenancy import provisioning
 from pilar.tenancy import tenant_scope
+from pilar.tenancy.fleet import migrations
+from pilar.tenancy.fleet import provisioning
 from tests.catalog import schema_catalog
 from tests.conftest import make_app
 from tests.conftest import unique_domain

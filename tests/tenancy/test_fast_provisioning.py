@@ -13,11 +13,11 @@ import sqlalchemy as sa
 from flask import Flask
 from flask_migrate import upgrade
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Tenant
-from pilar.tenancy import ddl
-from pilar.tenancy import migrations
-from pilar.tenancy import provisioning
+from pilar.tenancy.fleet import ddl
+from pilar.tenancy.fleet import migrations
+from pilar.tenancy.fleet import provisioning
 from tests.catalog import schema_catalog
 from tests.conftest import make_app
 from tests.conftest import unique_domain
@@ -236,7 +236,7 @@ def test_a_head_the_ddl_cannot_reproduce_is_built_by_the_migrations(
 ):
     location = copy_with_revisions(tmp_path / "tenant_migrations", [body])
     app = app_for(location)
-    with caplog.at_level(logging.WARNING, logger="pilar.tenancy.ddl"):
+    with caplog.at_level(logging.WARNING, logger="pilar.tenancy.fleet.ddl"):
         catalog, recorded = provisioned(app)
     assert reason in caplog.text
     assert "new tenants replay the migrations" in caplog.text

@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import sqlalchemy as sa
 
+from pilar.db.extensions import db
 from pilar.errors import TenantNotBoundError
-from pilar.extensions import db
 from pilar.models import Conversation
 from pilar.models import WorkoutPlan
 from pilar.tenancy import scope

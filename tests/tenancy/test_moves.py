@@ -17,19 +17,19 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from pilar.db.extensions import db
 from pilar.errors import ValidationError
-from pilar.extensions import db
 from pilar.models import Tenant
 from pilar.models import TenantMove
 from pilar.models import WorkoutPlan
 from pilar.tenancy import get_nodes
-from pilar.tenancy import moves
-from pilar.tenancy import provisioning
 from pilar.tenancy import tenant_scope
-from pilar.tenancy.moves import cleanup
-from pilar.tenancy.moves import copying
-from pilar.tenancy.moves import replication
-from pilar.tenancy.moves import state
+from pilar.tenancy.fleet import moves
+from pilar.tenancy.fleet import provisioning
+from pilar.tenancy.fleet.moves import cleanup
+from pilar.tenancy.fleet.moves import copying
+from pilar.tenancy.fleet.moves import replication
+from pilar.tenancy.fleet.moves import state
 from tests.api.conftest import TenantActions
 from tests.conftest import dispose_app
 from tests.conftest import make_fleet_app

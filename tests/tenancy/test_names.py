@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from pilar.db.extensions import db
 from pilar.errors import InvalidSchemaNameError
 from pilar.errors import ValidationError
-from pilar.extensions import db
 from pilar.models import Tenant
 from pilar.tenancy.names import derive_schema_name
 from pilar.tenancy.names import validate_domain

@@ -11,14 +11,14 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from pilar.db.extensions import db
 from pilar.errors import ConfigurationError
-from pilar.extensions import db
 from pilar.models import Tenant
 from pilar.models import WorkoutPlan
 from pilar.tenancy import get_nodes
 from pilar.tenancy import nodes
-from pilar.tenancy import provisioning
 from pilar.tenancy import tenant_scope
+from pilar.tenancy.fleet import provisioning
 from tests.conftest import make_app
 from tests.conftest import nodes_setting
 from tests.conftest import unique_domain

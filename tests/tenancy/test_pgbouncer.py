@@ -17,8 +17,8 @@ import psycopg
 import pytest
 from flask import Flask
 
-from pilar.extensions import db
-from pilar.tenancy import provisioning
+from pilar.db.extensions import db
+from pilar.tenancy.fleet import provisioning
 from tests.conftest import unique_domain
 from tests.tenancy.conftest import make_probe_app
 

@@ -9,11 +9,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from pilar.db.extensions import db
 from pilar.errors import ConflictError
-from pilar.extensions import db
 from pilar.models import Tenant
 from pilar.models import TenantUser
-from pilar.tenancy import provisioning
+from pilar.tenancy.fleet import provisioning
 from tests.conftest import make_app
 from tests.conftest import unique_domain
 

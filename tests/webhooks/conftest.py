@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Conversation
 from pilar.models import InboundEvent
 from pilar.models import TenantModel

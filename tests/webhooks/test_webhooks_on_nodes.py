@@ -10,10 +10,10 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import Tenant
 from pilar.tenancy import get_nodes
-from pilar.tenancy import provisioning
+from pilar.tenancy.fleet import provisioning
 from tests.conftest import make_app
 from tests.conftest import nodes_setting
 from tests.conftest import unique_domain

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from pilar import create_app
-from pilar.extensions import db
+from pilar.db.extensions import db
 from tests.conftest import PLATFORM_HOST
 from tests.webhooks.conftest import VERIFY_TOKEN
 from tests.webhooks.conftest import Webhooks

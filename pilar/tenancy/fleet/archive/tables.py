@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from psycopg import sql
 
 from pilar.models import NumberKind
-from pilar.tenancy.archive.manifest import HeldNumber
 from pilar.tenancy.claims import number_holders
+from pilar.tenancy.fleet.archive.manifest import HeldNumber
 
 # Alembic's stamp: an import writes its own, at the revision it builds.
 VERSION_TABLE = "alembic_version"

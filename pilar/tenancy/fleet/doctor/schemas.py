@@ -15,21 +15,21 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
+from pilar.db.extensions import db
 from pilar.errors import NodeUnavailableError
-from pilar.extensions import db
 from pilar.models import PendingDrop
 from pilar.models import Tenant
 from pilar.models import TenantModel
 from pilar.tenancy import get_nodes
-from pilar.tenancy.doctor.problems import BuildSchema
-from pilar.tenancy.doctor.problems import Problem
-from pilar.tenancy.doctor.problems import ProblemKind
-from pilar.tenancy.doctor.problems import Repair
-from pilar.tenancy.migrations import lock_tenant
-from pilar.tenancy.migrations import record_revision
-from pilar.tenancy.migrations import schema_exists
-from pilar.tenancy.migrations import schema_revision
-from pilar.tenancy.moves.state import every_move
+from pilar.tenancy.fleet.doctor.problems import BuildSchema
+from pilar.tenancy.fleet.doctor.problems import Problem
+from pilar.tenancy.fleet.doctor.problems import ProblemKind
+from pilar.tenancy.fleet.doctor.problems import Repair
+from pilar.tenancy.fleet.migrations import lock_tenant
+from pilar.tenancy.fleet.migrations import record_revision
+from pilar.tenancy.fleet.migrations import schema_exists
+from pilar.tenancy.fleet.migrations import schema_revision
+from pilar.tenancy.fleet.moves.state import every_move
 from pilar.tenancy.names import SCHEMA_NAME_RE
 from pilar.tenancy.names import is_reserved_schema_name
 from pilar.tenancy.scope import bind_connection

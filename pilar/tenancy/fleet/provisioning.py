@@ -30,28 +30,28 @@ from sqlalchemy import orm
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import ProgrammingError
 
-from pilar.emails import within_limits
+from pilar.db.extensions import db
 from pilar.errors import ConflictError
 from pilar.errors import NotFoundError
 from pilar.errors import ValidationError
-from pilar.extensions import db
 from pilar.models import DEFAULT_NODE
 from pilar.models import PendingDrop
 from pilar.models import Role
 from pilar.models import Tenant
 from pilar.models import TenantUser
-from pilar.passwords import MIN_PASSWORD_LENGTH
-from pilar.passwords import hash_password
-from pilar.storable import UNSTORABLE_TEXT
-from pilar.storable import is_storable
-from pilar.tenancy import ddl
+from pilar.security.passwords import MIN_PASSWORD_LENGTH
+from pilar.security.passwords import hash_password
 from pilar.tenancy import directory
 from pilar.tenancy import get_nodes
-from pilar.tenancy.migrations import lock_tenant
+from pilar.tenancy.fleet import ddl
+from pilar.tenancy.fleet.migrations import lock_tenant
 from pilar.tenancy.names import derive_schema_name
 from pilar.tenancy.names import validate_domain
 from pilar.tenancy.names import validate_schema_name
 from pilar.tenancy.names import validate_tenant_name
+from pilar.validation.emails import within_limits
+from pilar.validation.storable import UNSTORABLE_TEXT
+from pilar.validation.storable import is_storable
 
 # Called in the control plane's transaction of a create or drop, with the
 # tenant (None for a drop) and its id (None for a drop): how a caller writes
@@ -253,7 +253,7 @@ def build_schema(conn: sa.Connection, schema_name: str) -> str:
     """Bring the new, empty db schema to the newest tenant revision.
 
     Runs the newest revision's DDL, rendered once per process, instead of
-    replaying every migration (``pilar.tenancy.ddl``). Returns the revision,
+    replaying every migration (``pilar.tenancy.fleet.ddl``). Returns the revision,
     for the caller to record in ``public.tenants``.
     """
     templates: ddl.SchemaTemplates = current_app.extensions.setdefault(

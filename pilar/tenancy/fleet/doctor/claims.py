@@ -17,18 +17,18 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import ClaimedNumber
 from pilar.models import NumberKind
 from pilar.models import Tenant
 from pilar.tenancy.claims import number_holders
-from pilar.tenancy.doctor.problems import NumberRef
-from pilar.tenancy.doctor.problems import Problem
-from pilar.tenancy.doctor.problems import ProblemKind
-from pilar.tenancy.doctor.problems import Repair
-from pilar.tenancy.doctor.schemas import TENANTS_PER_TRANSACTION
-from pilar.tenancy.doctor.schemas import TenantOnNode
-from pilar.tenancy.doctor.schemas import node_engine
+from pilar.tenancy.fleet.doctor.problems import NumberRef
+from pilar.tenancy.fleet.doctor.problems import Problem
+from pilar.tenancy.fleet.doctor.problems import ProblemKind
+from pilar.tenancy.fleet.doctor.problems import Repair
+from pilar.tenancy.fleet.doctor.schemas import TENANTS_PER_TRANSACTION
+from pilar.tenancy.fleet.doctor.schemas import TenantOnNode
+from pilar.tenancy.fleet.doctor.schemas import node_engine
 
 # A claim's columns, in NumberRef's order.
 _CLAIM = (

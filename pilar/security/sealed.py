@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 # Changing either value makes every stored secret unreadable.
+# The module's first name: secrets sealed under it must still open.
 _HKDF_SALT = b"pilar.secrets"
 _HKDF_INFO = b"pilar.secrets.fernet.v1"
 

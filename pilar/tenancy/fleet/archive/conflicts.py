@@ -13,13 +13,13 @@ import uuid
 
 import sqlalchemy as sa
 
+from pilar.db.extensions import db
 from pilar.errors import ConflictError
-from pilar.extensions import db
 from pilar.models import ClaimedNumber
 from pilar.models import Tenant
 from pilar.tenancy import get_nodes
-from pilar.tenancy.archive.manifest import HeldNumber
-from pilar.tenancy.migrations import schema_exists
+from pilar.tenancy.fleet.archive.manifest import HeldNumber
+from pilar.tenancy.fleet.migrations import schema_exists
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,31 +27,31 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import orm
 
+from pilar.db.extensions import db
 from pilar.errors import ConflictError
 from pilar.errors import NodeUnavailableError
 from pilar.errors import PilarError
 from pilar.errors import TenantNotFoundError
 from pilar.errors import ValidationError
 from pilar.errors import first_line
-from pilar.extensions import db
 from pilar.models import PendingDrop
 from pilar.models import Tenant
 from pilar.models import TenantMove
 from pilar.tenancy import directory
 from pilar.tenancy import get_nodes
-from pilar.tenancy.migrations import lock_tenant
-from pilar.tenancy.migrations import schema_exists
-from pilar.tenancy.migrations import schema_revision
-from pilar.tenancy.moves import cleanup
-from pilar.tenancy.moves import copying
-from pilar.tenancy.moves import cutover
-from pilar.tenancy.moves import replication
-from pilar.tenancy.moves import state
-from pilar.tenancy.moves.links import autocommit
-from pilar.tenancy.moves.links import conninfo
+from pilar.tenancy.fleet.migrations import lock_tenant
+from pilar.tenancy.fleet.migrations import schema_exists
+from pilar.tenancy.fleet.migrations import schema_revision
+from pilar.tenancy.fleet.moves import cleanup
+from pilar.tenancy.fleet.moves import copying
+from pilar.tenancy.fleet.moves import cutover
+from pilar.tenancy.fleet.moves import replication
+from pilar.tenancy.fleet.moves import state
+from pilar.tenancy.fleet.moves.links import autocommit
+from pilar.tenancy.fleet.moves.links import conninfo
+from pilar.tenancy.fleet.provisioning import build_schema
+from pilar.tenancy.fleet.provisioning import finish_pending_drop
 from pilar.tenancy.names import normalize_host
-from pilar.tenancy.provisioning import build_schema
-from pilar.tenancy.provisioning import finish_pending_drop
 
 Progress = Callable[[str], None]
 # Below this much WAL behind, the switch is tried: the catch-up under the

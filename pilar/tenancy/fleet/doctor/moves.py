@@ -13,13 +13,13 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from pilar.tenancy.doctor.problems import Problem
-from pilar.tenancy.doctor.problems import ProblemKind
-from pilar.tenancy.doctor.problems import Repair
-from pilar.tenancy.moves import cleanup
-from pilar.tenancy.moves import replication
-from pilar.tenancy.moves import state
-from pilar.tenancy.moves.links import autocommit
+from pilar.tenancy.fleet.doctor.problems import Problem
+from pilar.tenancy.fleet.doctor.problems import ProblemKind
+from pilar.tenancy.fleet.doctor.problems import Repair
+from pilar.tenancy.fleet.moves import cleanup
+from pilar.tenancy.fleet.moves import replication
+from pilar.tenancy.fleet.moves import state
+from pilar.tenancy.fleet.moves.links import autocommit
 
 _DROPS: dict[str, Callable[[sa.Connection, str], None]] = {
     "subscription": replication.stop_subscription,

@@ -19,9 +19,9 @@ from flask import current_app
 from psycopg import sql
 from sqlalchemy.dialects.postgresql import REGCLASS
 
-from pilar.tenancy.migrations import head_revision
-from pilar.tenancy.migrations import upgrade_schema
-from pilar.tenancy.moves.links import driver
+from pilar.tenancy.fleet.migrations import head_revision
+from pilar.tenancy.fleet.migrations import upgrade_schema
+from pilar.tenancy.fleet.moves.links import driver
 from pilar.tenancy.scope import bind_connection
 
 _VERSION = sa.table("alembic_version", sa.column("version_num"))

@@ -9,9 +9,9 @@ fallbacks).
 
 from __future__ import annotations
 
-from pilar.tenancy.archive.exporting import ExportSummary
-from pilar.tenancy.archive.exporting import export_tenant
-from pilar.tenancy.archive.importing import ImportSummary
-from pilar.tenancy.archive.importing import import_tenant
+from pilar.tenancy.fleet.archive.exporting import ExportSummary
+from pilar.tenancy.fleet.archive.exporting import export_tenant
+from pilar.tenancy.fleet.archive.importing import ImportSummary
+from pilar.tenancy.fleet.archive.importing import import_tenant
 
 __all__ = ["ExportSummary", "ImportSummary", "export_tenant", "import_tenant"]

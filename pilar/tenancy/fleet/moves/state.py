@@ -18,12 +18,12 @@ from flask import current_app
 from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql
 
-from pilar.extensions import db
+from pilar.db.extensions import db
 from pilar.models import DEFAULT_NODE
 from pilar.models import PendingDrop
 from pilar.models import Tenant
 from pilar.models import TenantMove
-from pilar.tenancy.moves.links import conninfo
+from pilar.tenancy.fleet.moves.links import conninfo
 
 _LOCK_NAMESPACE = "pilar.move"
 

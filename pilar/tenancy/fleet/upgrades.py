@@ -16,8 +16,8 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from alembic.script.revision import RevisionError
 
-from pilar.tenancy.migrations import render_upgrade
-from pilar.tenancy.migrations import script_directory
+from pilar.tenancy.fleet.migrations import render_upgrade
+from pilar.tenancy.fleet.migrations import script_directory
 
 
 @dataclasses.dataclass(frozen=True)

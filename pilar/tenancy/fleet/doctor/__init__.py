@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from pilar.errors import first_line
 from pilar.models import DEFAULT_NODE
-from pilar.tenancy.doctor import claims
-from pilar.tenancy.doctor import moves
-from pilar.tenancy.doctor import schemas
-from pilar.tenancy.doctor.problems import BuildSchema
-from pilar.tenancy.doctor.problems import Problem
-from pilar.tenancy.doctor.problems import ProblemKind
-from pilar.tenancy.doctor.problems import Repair
+from pilar.tenancy.fleet.doctor import claims
+from pilar.tenancy.fleet.doctor import moves
+from pilar.tenancy.fleet.doctor import schemas
+from pilar.tenancy.fleet.doctor.problems import BuildSchema
+from pilar.tenancy.fleet.doctor.problems import Problem
+from pilar.tenancy.fleet.doctor.problems import ProblemKind
+from pilar.tenancy.fleet.doctor.problems import Repair
 
 __all__ = ["Problem", "ProblemKind", "Repair", "find_problems", "repair"]
 

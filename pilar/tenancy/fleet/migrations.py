@@ -2,7 +2,7 @@
 
 Alembic installs its ``context`` and ``op`` proxies process-wide, so runs in
 one process are serialised by a lock; parallel runs either send SQL rendered
-here once (``render_upgrade``) or use processes (``pilar.tenancy.runner``).
+here once (``render_upgrade``) or use processes (``pilar.tenancy.fleet.runner``).
 
 A revision whose ``upgrade()`` must see the database as it runs (it reads
 rows, or decides what to do from what it finds) says so with a module-level

@@ -28,7 +28,7 @@ import psycopg
 import sqlalchemy as sa
 from psycopg import sql
 
-from pilar.tenancy.moves.links import driver
+from pilar.tenancy.fleet.moves.links import driver
 
 PREFIX = "pilar_move_"
 _LIKE = "pilar\\_move\\_%"

@@ -4,7 +4,7 @@ Replaying every revision for each new tenant costs more with every revision
 (issue 4). Instead, once per head revision and process, the migrations run in
 a scratch db schema inside a savepoint that is rolled back; the DDL of what they
 built is read back from the catalog, replayed into a second scratch schema and
-compared with the first (``pilar.tenancy.catalog``). Only DDL that reproduces
+compared with the first (``pilar.tenancy.fleet.catalog``). Only DDL that reproduces
 the migrated schema exactly is kept; a head it cannot reproduce (a view, a
 trigger, seeded rows, …) is logged and new tenants replay the migrations, so
 an unusual revision costs speed, never correctness.
@@ -25,9 +25,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
-from pilar.tenancy import catalog
-from pilar.tenancy.migrations import head_revision
-from pilar.tenancy.migrations import upgrade_schema
+from pilar.tenancy.fleet import catalog
+from pilar.tenancy.fleet.migrations import head_revision
+from pilar.tenancy.fleet.migrations import upgrade_schema
 from pilar.tenancy.scope import bind_connection
 
 logger = logging.getLogger(__name__)

@@ -3,8 +3,8 @@
 A run reads every tenant's revision and node from ``public.tenants`` in one
 query and skips those at the destination. Each other tenant is upgraded in its
 own transaction on its node, under its advisory lock and ``lock_timeout``
-(``pilar.tenancy.tenant_upgrade``), by sending the revisions' SQL rendered
-once for the run and for every node (``pilar.tenancy.upgrades``). Nodes run at
+(``pilar.tenancy.fleet.tenant_upgrade``), by sending the revisions' SQL rendered
+once for the run and for every node (``pilar.tenancy.fleet.upgrades``). Nodes run at
 once, each with at most ``jobs`` tenants in progress; jobs are threads, since
 the work is the servers'. A run that needs Alembic itself (a revision that
 cannot be rendered) uses processes for its jobs: Alembic's proxies are
@@ -38,12 +38,12 @@ from pilar.models import DEFAULT_NODE
 from pilar.models import Tenant
 from pilar.tenancy import get_nodes
 from pilar.tenancy import scope
-from pilar.tenancy.migrations import script_directory
-from pilar.tenancy.tenant_upgrade import Outcome
-from pilar.tenancy.tenant_upgrade import TenantTarget
-from pilar.tenancy.tenant_upgrade import failed
-from pilar.tenancy.tenant_upgrade import migrate_tenant
-from pilar.tenancy.upgrades import Upgrades
+from pilar.tenancy.fleet.migrations import script_directory
+from pilar.tenancy.fleet.tenant_upgrade import Outcome
+from pilar.tenancy.fleet.tenant_upgrade import TenantTarget
+from pilar.tenancy.fleet.tenant_upgrade import failed
+from pilar.tenancy.fleet.tenant_upgrade import migrate_tenant
+from pilar.tenancy.fleet.upgrades import Upgrades
 
 __all__ = [
     "Outcome",

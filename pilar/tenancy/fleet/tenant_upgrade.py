@@ -16,11 +16,11 @@ import dataclasses
 import sqlalchemy as sa
 
 from pilar.models import Tenant
-from pilar.tenancy.migrations import lock_tenant
-from pilar.tenancy.migrations import record_revision
-from pilar.tenancy.migrations import upgrade_schema
+from pilar.tenancy.fleet.migrations import lock_tenant
+from pilar.tenancy.fleet.migrations import record_revision
+from pilar.tenancy.fleet.migrations import upgrade_schema
+from pilar.tenancy.fleet.upgrades import Upgrades
 from pilar.tenancy.scope import bind_connection
-from pilar.tenancy.upgrades import Upgrades
 
 _VERSION = sa.table("alembic_version", sa.column("version_num"))
 # Built once: thousands of tenants run them, and they need no compiling after

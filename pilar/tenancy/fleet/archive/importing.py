@@ -4,7 +4,7 @@ The db schema is built at the archive's revision, its rows loaded, and the
 schema upgraded to the newest revision, in one transaction on the target
 node. On ``default`` the control plane's rows (tenant, users, integrations,
 claims of its numbers) are written in that same transaction. On another node
-the steps are ordered as ``pilar.tenancy.provisioning`` orders a create: the
+the steps are ordered as ``pilar.tenancy.fleet.provisioning`` orders a create: the
 node's transaction, holding the tenant's advisory lock, stays open while the
 control plane commits its rows, and commits last; if it fails, the rows are
 deleted again. A crash between the two commits leaves a tenant row without
@@ -30,30 +30,30 @@ from psycopg import sql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import ProgrammingError
 
+from pilar.db.extensions import db
 from pilar.errors import ArchiveError
 from pilar.errors import ValidationError
 from pilar.errors import first_line
-from pilar.extensions import db
 from pilar.models import DEFAULT_NODE
 from pilar.models import ClaimedNumber
 from pilar.models import Tenant
 from pilar.models.base import PUBLIC_SCHEMA
 from pilar.tenancy import directory
 from pilar.tenancy import get_nodes
-from pilar.tenancy import provisioning
-from pilar.tenancy.archive import tables
-from pilar.tenancy.archive.conflicts import Target
-from pilar.tenancy.archive.conflicts import control_plane_conflicts
-from pilar.tenancy.archive.conflicts import find_conflicts
-from pilar.tenancy.archive.conflicts import refuse_conflicts
-from pilar.tenancy.archive.manifest import SCHEMA_SECTION
-from pilar.tenancy.archive.manifest import ArchiveReader
-from pilar.tenancy.archive.manifest import Manifest
-from pilar.tenancy.archive.manifest import MemberStream
-from pilar.tenancy.migrations import head_revision
-from pilar.tenancy.migrations import lock_tenant
-from pilar.tenancy.migrations import script_directory
-from pilar.tenancy.migrations import upgrade_schema
+from pilar.tenancy.fleet import provisioning
+from pilar.tenancy.fleet.archive import tables
+from pilar.tenancy.fleet.archive.conflicts import Target
+from pilar.tenancy.fleet.archive.conflicts import control_plane_conflicts
+from pilar.tenancy.fleet.archive.conflicts import find_conflicts
+from pilar.tenancy.fleet.archive.conflicts import refuse_conflicts
+from pilar.tenancy.fleet.archive.manifest import SCHEMA_SECTION
+from pilar.tenancy.fleet.archive.manifest import ArchiveReader
+from pilar.tenancy.fleet.archive.manifest import Manifest
+from pilar.tenancy.fleet.archive.manifest import MemberStream
+from pilar.tenancy.fleet.migrations import head_revision
+from pilar.tenancy.fleet.migrations import lock_tenant
+from pilar.tenancy.fleet.migrations import script_directory
+from pilar.tenancy.fleet.migrations import upgrade_schema
 from pilar.tenancy.names import validate_domain
 from pilar.tenancy.names import validate_schema_name
 

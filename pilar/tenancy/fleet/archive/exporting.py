@@ -17,21 +17,21 @@ from pathlib import Path
 import sqlalchemy as sa
 from psycopg import sql
 
+from pilar.db.extensions import db
 from pilar.errors import ConflictError
 from pilar.errors import TenantNotFoundError
-from pilar.extensions import db
 from pilar.models import Tenant
 from pilar.models.base import PUBLIC_SCHEMA
 from pilar.tenancy import get_nodes
-from pilar.tenancy.archive import tables
-from pilar.tenancy.archive.manifest import CONTROL_SECTION
-from pilar.tenancy.archive.manifest import CONTROL_TABLES
-from pilar.tenancy.archive.manifest import SCHEMA_SECTION
-from pilar.tenancy.archive.manifest import ArchivedTenant
-from pilar.tenancy.archive.manifest import HeldNumber
-from pilar.tenancy.archive.manifest import Manifest
-from pilar.tenancy.archive.spool import ArchiveWriter
-from pilar.tenancy.migrations import schema_revision
+from pilar.tenancy.fleet.archive import tables
+from pilar.tenancy.fleet.archive.manifest import CONTROL_SECTION
+from pilar.tenancy.fleet.archive.manifest import CONTROL_TABLES
+from pilar.tenancy.fleet.archive.manifest import SCHEMA_SECTION
+from pilar.tenancy.fleet.archive.manifest import ArchivedTenant
+from pilar.tenancy.fleet.archive.manifest import HeldNumber
+from pilar.tenancy.fleet.archive.manifest import Manifest
+from pilar.tenancy.fleet.archive.spool import ArchiveWriter
+from pilar.tenancy.fleet.migrations import schema_revision
 from pilar.tenancy.names import normalize_host
 
 # A migration may add or drop a table between the listing of the tables and

@@ -23,9 +23,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from pilar.tenancy.archive.manifest import MANIFEST_NAME
-from pilar.tenancy.archive.manifest import Manifest
-from pilar.tenancy.archive.manifest import Member
+from pilar.tenancy.fleet.archive.manifest import MANIFEST_NAME
+from pilar.tenancy.fleet.archive.manifest import Manifest
+from pilar.tenancy.fleet.archive.manifest import Member
 
 _COMPRESSED_SUFFIXES = (".gz", ".tgz")
 # zlib's level 1 compresses these rows some 5:1 at several times the speed of

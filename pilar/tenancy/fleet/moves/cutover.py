@@ -31,13 +31,13 @@ from psycopg import sql
 
 from pilar.models import TenantMove
 from pilar.tenancy import get_nodes
-from pilar.tenancy.migrations import lock_tenant
-from pilar.tenancy.migrations import schema_revision
-from pilar.tenancy.moves import state
-from pilar.tenancy.moves.copying import TableInfo
-from pilar.tenancy.moves.copying import count_rows
-from pilar.tenancy.moves.links import driver
-from pilar.tenancy.moves.links import rename_schema
+from pilar.tenancy.fleet.migrations import lock_tenant
+from pilar.tenancy.fleet.migrations import schema_revision
+from pilar.tenancy.fleet.moves import state
+from pilar.tenancy.fleet.moves.copying import TableInfo
+from pilar.tenancy.fleet.moves.copying import count_rows
+from pilar.tenancy.fleet.moves.links import driver
+from pilar.tenancy.fleet.moves.links import rename_schema
 
 # Below PostgreSQL's deadlock_timeout (1 s): a lock wait gives up before a
 # deadlock with a writer is even looked for.

@@ -6,13 +6,13 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from pilar.secrets import SecretDecryptionError
-from pilar.secrets import decrypt_secrets
-from pilar.secrets import encrypt_secrets
-from pilar.secrets import merge_secrets
-from pilar.secrets import redact_secrets
-from pilar.secrets import reencrypt_secrets
-from pilar.secrets import secrets_set
+from pilar.security.sealed import SecretDecryptionError
+from pilar.security.sealed import decrypt_secrets
+from pilar.security.sealed import encrypt_secrets
+from pilar.security.sealed import merge_secrets
+from pilar.security.sealed import redact_secrets
+from pilar.security.sealed import reencrypt_secrets
+from pilar.security.sealed import secrets_set
 
 KEYS = ("api_key", "account.private_key", "account.key_id")
 CONFIG: dict[str, Any] = {
@@ -23,7 +23,7 @@ CONFIG: dict[str, Any] = {
 
 
 def _keyring(secret_key: str, *fallbacks: str) -> Flask:
-    # pilar.secrets only reads the keys from the current app's config.
+    # pilar.security.sealed only reads the keys from the current app's config.
     app = Flask("keyring")
     app.config.update(SECRET_KEY=secret_key, SECRET_KEY_FALLBACKS=list(fallbacks))
     return app

@@ -1,0 +1,1 @@
+"""Secrets the service keeps: password hashes, integration secrets sealed at rest."""

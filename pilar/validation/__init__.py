@@ -1,0 +1,1 @@
+"""What every way in (API, data browser, command line) accepts, checked in one place."""
