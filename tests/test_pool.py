@@ -27,7 +27,8 @@ def _engine(database_url: str, idle_seconds: float, pings: list[object]) -> sa.E
         pings.append(dbapi_connection)
         return do_ping(dbapi_connection)
 
-    engine.dialect.do_ping = counting_ping  # type: ignore[method-assign]
+    # Counts the pings: the pool calls do_ping on the dialect, so replace it there.
+    engine.dialect.do_ping = counting_ping  # type: ignore[method-assign]  # see above
     pool.ping_after_idle(engine, idle_seconds)
     return engine
 

@@ -254,6 +254,14 @@ def _is_local_postgres(pid: int) -> bool:
         return False
 
 
+def must_find(pattern: str, text: str) -> re.Match[str]:
+    """Return the first match of ``pattern`` in a program's output; fail without."""
+    match = re.search(pattern, text)
+    if match is None:
+        raise RuntimeError(f"{pattern!r} not found in:\n{text[-2000:]}")
+    return match
+
+
 def _cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(after[pid] - before[pid] for pid in before.keys() & after.keys())
 
@@ -262,7 +270,7 @@ def _worker_rss_mb(master: int) -> float:
     total = 0
     for pid in _children(master):
         status = Path(f"/proc/{pid}/status").read_text()
-        total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+        total += int(must_find(r"VmRSS:\s+(\d+)", status).group(1))
     return total / 1024
 
 
@@ -292,7 +300,7 @@ def _backend_pss_mb(server: Server) -> float:
             rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
         except OSError:  # not ours to read
             return float("nan")
-        sizes.append(int(re.search(r"Pss:\s+(\d+)", rollup).group(1)) / 1024)  # type: ignore[union-attr]
+        sizes.append(int(must_find(r"Pss:\s+(\d+)", rollup).group(1)) / 1024)
     return sum(sizes) / len(sizes) if sizes else float("nan")
 
 
@@ -385,8 +393,8 @@ def _wrk(port: int, targets: list[Target], seconds: int, connections: int) -> Wi
         ).stdout
     finally:
         os.unlink(handle.name)
-    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    requests = int(must_find(r"(\d+) requests in", output).group(1))
+    rate = float(must_find(r"Requests/sec:\s+([\d.]+)", output).group(1))
     non_200 = (
         int(m.group(1))
         if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output))
@@ -401,7 +409,7 @@ def _wrk(port: int, targets: list[Target], seconds: int, connections: int) -> Wi
 
 
 def _latency(output: str, label: str) -> float:
-    value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", output).groups()  # type: ignore[union-attr]
+    value, unit = must_find(rf"{label}\s+([\d.]+)(us|ms|s)", output).groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 

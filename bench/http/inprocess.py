@@ -19,7 +19,6 @@ import importlib
 import io
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from bench.environment import SECRET_KEY
 from bench.environment import print_machine
 from bench.environment import throwaway_database
 from bench.http.__main__ import Target
+from bench.http.__main__ import must_find
 from bench.http.__main__ import seed
 
 App = Callable[[dict[str, Any], Callable[..., Any]], Any]
@@ -138,7 +138,7 @@ def _count_instructions(name: str, requests: int, url: str, target: Target) -> i
     run = subprocess.run(
         command, env=env, cwd=ROOT, capture_output=True, text=True, check=True
     )
-    return int(re.search(r"Collected : (\d+)", run.stderr).group(1))  # type: ignore[union-attr]
+    return int(must_find(r"Collected : (\d+)", run.stderr).group(1))
 
 
 def _measure_instructions(args: argparse.Namespace, url: str, target: Target) -> None:

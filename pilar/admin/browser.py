@@ -46,7 +46,8 @@ class TenantPageMixin:
     managers_only = False
 
     def create_blueprint(self, admin: Any) -> Blueprint:
-        blueprint: Blueprint = super().create_blueprint(admin)  # type: ignore[misc]
+        # A mixin: the Flask-Admin view after it in the MRO has create_blueprint.
+        blueprint: Blueprint = super().create_blueprint(admin)  # type: ignore[misc]  # see above
         blueprint.url_value_preprocessor(_take_tenant_id)
         blueprint.url_defaults(_add_tenant_id)
         blueprint.register_error_handler(HTTPException, error_page)

@@ -32,7 +32,8 @@ def start_server(pgdata: Path, *, cleanup_mode: str | None = "stop") -> Any:
         # pgserver keeps its sockets in the user's runtime folder and falls
         # back to /tmp where there is none (containers, CI), saying so.
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
-        import pgserver  # imported here: only the embedded mode needs it
+        # Imported here: only the embedded mode needs it. From its own module:
+        # pgserver re-exports it without ``as``, which mypy reads as private.
+        from pgserver.postgres_server import get_server
 
-        # Re-exported by pgserver without ``as``, which mypy reads as private.
-        return pgserver.get_server(pgdata, cleanup_mode=cleanup_mode)  # type: ignore[attr-defined]
+        return get_server(pgdata, cleanup_mode=cleanup_mode)

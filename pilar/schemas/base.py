@@ -100,26 +100,27 @@ def formatter(field: fields.Field[Any]) -> Formatter | None:
     if isinstance(field, fields.DateTime) and serialize is fields.DateTime._serialize:
         # None for a strftime pattern, which the field applies itself.
         return field.SERIALIZATION_FUNCS.get(field.format or field.DEFAULT_FORMAT)
-    if serialize is fields.Enum._serialize:
-        by_value = field.by_value  # type: ignore[attr-defined]  # an Enum here
-        inner = formatter(field.field)  # type: ignore[attr-defined]
-        if by_value and inner is _itself:
+    if isinstance(field, fields.Enum) and serialize is fields.Enum._serialize:
+        inner = formatter(field.field)
+        if field.by_value and inner is _itself:
             return _value
-        if not by_value and inner is ensure_text_type:
+        if not field.by_value and inner is ensure_text_type:
             return _name  # a member's name is a str already
         return None
     if (
-        serialize is fields.Mapping._serialize
-        and field.key_field is None  # type: ignore[attr-defined]  # a Mapping here
-        and field.value_field is None  # type: ignore[attr-defined]
+        isinstance(field, fields.Mapping)
+        and serialize is fields.Mapping._serialize
+        and field.key_field is None
+        and field.value_field is None
     ):
-        return field.mapping_type  # type: ignore[attr-defined, no-any-return]
+        return field.mapping_type
     if (
-        serialize is fields.Number._serialize
-        and type(field)._format_num is fields.Number._format_num  # type: ignore[attr-defined]
-        and not field.as_string  # type: ignore[attr-defined]
+        isinstance(field, fields.Number)
+        and serialize is fields.Number._serialize
+        and type(field)._format_num is fields.Number._format_num
+        and not field.as_string
     ):
-        return field.num_type  # type: ignore[attr-defined, no-any-return]
+        return field.num_type
     return None
 
 
