@@ -149,7 +149,6 @@ def test_append_message_to_unknown_conversation_is_404(acme):
     assert response.status_code == 404
 
 
-@pytest.mark.committed
 def test_concurrent_appends_keep_every_turn(app, acme):
     created = create(acme)
     path = f"{PATH}/{created['id']}/messages"

@@ -488,7 +488,6 @@ def _field(schema: Any, path: str) -> Any:
     return schema.fields[leaf]
 
 
-@pytest.mark.committed
 def test_concurrent_first_puts_create_one_integration(app, acme):
     headers = acme.headers(Role.OWNER)
     barrier = threading.Barrier(4)

@@ -270,7 +270,6 @@ def _race(app, path, entries):
     return results
 
 
-@pytest.mark.committed
 @pytest.mark.parametrize("round_", range(5))
 @pytest.mark.parametrize(
     ("path", "field"), [(PHONES, "number"), (CHANNELS, "wa_number")]
@@ -290,7 +289,6 @@ def test_two_tenants_racing_for_one_number_one_wins(
     assert claims(app, number) == []
 
 
-@pytest.mark.committed
 def test_two_tenants_racing_for_one_phone_number_id_one_wins(
     app, tenant, other_tenant, new_number
 ):
@@ -323,7 +321,6 @@ def _wait_for_a_lock_wait(conn, deadline=10.0):
         time.sleep(0.02)
 
 
-@pytest.mark.committed
 def test_a_deadlocked_claim_is_409_and_changes_nothing(
     app, tenant, other_tenant, new_number
 ):

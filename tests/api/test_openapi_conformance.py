@@ -194,7 +194,6 @@ def _tenant(service: Service) -> str:
     return domain
 
 
-@pytest.mark.committed
 @pytest.mark.parametrize("role", ["OWNER", "STAFF"])
 def test_the_tenant_api_does_what_its_document_says(service, role):
     domain = _tenant(service)
@@ -221,7 +220,6 @@ def test_the_tenant_api_does_what_its_document_says(service, role):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.committed
 def test_the_platform_api_does_what_its_document_says(service):
     # A tenant to read, change and delete from the first request on; the
     # tenant runs each make their own before they start.

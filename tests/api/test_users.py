@@ -320,7 +320,6 @@ def test_owner_can_make_an_owner(acme):
     assert response.get_json()["role"] == "OWNER"
 
 
-@pytest.mark.committed
 def test_the_last_owner_cannot_be_demoted(studio):
     studio.token(Role.OWNER)
     (owner_id,) = owner_ids(studio)
@@ -330,7 +329,6 @@ def test_the_last_owner_cannot_be_demoted(studio):
     assert owner_ids(studio) == {owner_id}
 
 
-@pytest.mark.committed
 def test_an_owner_can_be_demoted_while_another_remains(studio):
     studio.token(Role.OWNER)
     other = studio.create_user(Role.OWNER)
@@ -339,7 +337,6 @@ def test_an_owner_can_be_demoted_while_another_remains(studio):
     assert other.id not in owner_ids(studio)
 
 
-@pytest.mark.committed
 def test_forbidden_is_reported_before_conflict(studio):
     studio.token(Role.OWNER)
     (owner_id,) = owner_ids(studio)
@@ -366,7 +363,6 @@ def test_admin_cannot_delete_an_owner(acme):
     assert acme.request("GET", f"{USERS}/{owner.id}").status_code == 200
 
 
-@pytest.mark.committed
 def test_the_last_owner_cannot_be_deleted(studio):
     studio.token(Role.OWNER)
     (owner_id,) = owner_ids(studio)
@@ -375,7 +371,6 @@ def test_the_last_owner_cannot_be_deleted(studio):
     assert owner_ids(studio) == {owner_id}
 
 
-@pytest.mark.committed
 def test_an_owner_can_delete_another_owner(studio):
     studio.token(Role.OWNER)
     other = studio.create_user(Role.OWNER)
@@ -383,7 +378,6 @@ def test_an_owner_can_delete_another_owner(studio):
     assert len(owner_ids(studio)) == 1
 
 
-@pytest.mark.committed
 @pytest.mark.parametrize(
     ("method", "body", "status"),
     [("PATCH", {"role": "ADMIN"}, 200), ("DELETE", None, 204)],

@@ -10,8 +10,6 @@ from tests.archives import tenant_count
 from tests.archives import without_placement
 from tests.conftest import unique_domain
 
-pytestmark = pytest.mark.committed
-
 
 @pytest.fixture
 def invoke(nodes_app):

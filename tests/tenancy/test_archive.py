@@ -33,8 +33,6 @@ from tests.archives import without_placement
 from tests.conftest import unique_domain
 from tests.revisions import copy_with_revisions
 
-pytestmark = pytest.mark.committed
-
 OLDER_REVISION = "8c3e51a0d7f2"
 
 

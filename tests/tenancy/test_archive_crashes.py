@@ -27,8 +27,6 @@ from tests.conftest import dispose_app
 from tests.conftest import make_fleet_app
 from tests.conftest import unique_domain
 
-pytestmark = pytest.mark.committed
-
 
 @pytest.fixture
 def fleet_app(fleet) -> Iterator[Flask]:

@@ -216,7 +216,6 @@ def _drop_tenants(app, *domains):
             provisioning.drop_tenant(tenant.id)
 
 
-@pytest.mark.committed
 def test_a_derived_schema_name_that_loses_a_race_is_derived_again(app):
     label = f"race{uuid.uuid4().hex[:8]}"
     first, second = (f"{label}.example1.com", None), (f"{label}.example2.com", None)
@@ -234,7 +233,6 @@ def test_a_derived_schema_name_that_loses_a_race_is_derived_again(app):
         _drop_tenants(app, first[0], second[0])
 
 
-@pytest.mark.committed
 def test_a_given_schema_name_that_loses_a_race_to_a_derived_one_gets_409(app):
     label = f"race{uuid.uuid4().hex[:8]}"
     first, second = (f"{label}.example1.com", None), (f"{label}.example2.com", label)
@@ -248,7 +246,6 @@ def test_a_given_schema_name_that_loses_a_race_to_a_derived_one_gets_409(app):
         _drop_tenants(app, first[0], second[0])
 
 
-@pytest.mark.committed
 def test_parallel_creates_deriving_one_schema_name_all_succeed(database_url):
     """The reported race: four POSTs at once, no schema name given."""
     app = make_app(database_url)
