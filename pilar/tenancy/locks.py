@@ -1,24 +1,57 @@
-"""Advisory locks of one tenant, taken on its node, for work that must not overlap.
+"""Every advisory lock the service takes on a tenant's behalf.
 
-A lock is named by a namespace and a name (say ``whatsapp.contact`` and a
-wa_id) and held until the transaction of the tenant's session ends. Names are
-hashed with the tenant's db schema to one 64-bit key: two tenants never wait
-for each other, and the single-key space does not meet the two-key one of
-the tenant lock (``pilar.tenancy.fleet.migrations.lock_tenant``). A collision only
-makes two names wait for each other.
+- The tenant lock (``lock_tenant``): held by a migration, a drop, an import,
+  a move's switch and ``doctor``'s repairs for their transaction on the
+  tenant's node, so no two of them change one db schema at once.
+- Named locks inside a tenant (``hold_locks``): a namespace and a name (say
+  ``whatsapp.contact`` and a wa_id), held until the transaction of the
+  tenant's session ends. Names are hashed with the tenant's db schema to one
+  64-bit key: two tenants never wait for each other, and the single-key space
+  does not meet the two-key one of the other locks. A collision only makes
+  two names wait for each other.
+- The move lock (``move_lock``): session-level, on a connection of its own
+  to the control plane, held for a whole move; a second move of the tenant,
+  or ``doctor`` repairing it, finds it taken. A killed move's connection
+  closes and the lock goes with it.
+
+Transaction-scoped locks are safe behind PgBouncer in transaction mode; the
+move lock's connection is direct.
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Iterable
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql
 
 from pilar.errors import TenantNotBoundError
 from pilar.tenancy import scope
+
+_TENANT_NAMESPACE = "pilar.tenant"
+_MOVE_NAMESPACE = "pilar.move"
+# Built once: a migration run takes thousands of these locks.
+_TENANT_LOCK = sa.select(
+    sa.func.pg_advisory_xact_lock(
+        sa.func.hashtext(_TENANT_NAMESPACE),
+        sa.func.hashtext(sa.bindparam("tenant_schema", type_=sa.String)),
+    )
+)
+# A CTE with a volatile function is evaluated on its own, before the query
+# that reads it: the timeout is in force when the lock waits.
+_TENANT_LOCK_WITH_TIMEOUT = _TENANT_LOCK.select_from(
+    sa.select(
+        sa.func.set_config(
+            "lock_timeout", sa.bindparam("lock_timeout", type_=sa.String), True
+        ).label("setting")
+    ).cte("timeout")
+)
 
 # unnest() yields the keys in array order, and each lock is taken as its row
 # is produced: ascending order, so two transactions never wait on each other
@@ -30,6 +63,39 @@ _LOCKS = sa.select(
         "key"
     )
 )
+
+
+def lock_tenant(
+    conn: sa.Connection, schema_name: str, *, lock_timeout: str | None = None
+) -> None:
+    """Hold the tenant's advisory lock until ``conn``'s transaction ends.
+
+    With ``lock_timeout``, that timeout is set for the rest of the
+    transaction first, in the same round trip, and bounds the wait for this
+    lock too.
+    """
+    statement = _TENANT_LOCK if lock_timeout is None else _TENANT_LOCK_WITH_TIMEOUT
+    conn.execute(
+        statement, {"tenant_schema": schema_name, "lock_timeout": lock_timeout}
+    )
+
+
+@contextmanager
+def move_lock(
+    conninfo: str, tenant_id: uuid.UUID, *, connect_timeout: int
+) -> Iterator[bool]:
+    """Yield whether this process got the move lock of ``tenant_id``, held till exit.
+
+    ``conninfo`` reaches the control plane directly (not through PgBouncer).
+    """
+    with psycopg.connect(
+        conninfo, autocommit=True, connect_timeout=connect_timeout
+    ) as conn:
+        row = conn.execute(
+            "SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s))",
+            [_MOVE_NAMESPACE, str(tenant_id)],
+        ).fetchone()
+        yield bool(row and row[0])
 
 
 def hold_locks(session: orm.Session, namespace: str, names: Iterable[str]) -> None:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from pilar.db.extensions import db
 from pilar.models import Tenant
 from pilar.tenancy.fleet import migrations
+from pilar.tenancy.fleet import revisions
 from pilar.tenancy.scope import bind_connection
 from tests.conftest import make_app
 
@@ -62,7 +63,7 @@ def _revisions(app, *tenants):
         for tenant in tenants:
             with conn.begin():
                 bind_connection(conn, tenant.schema_name)
-                own = migrations.current_revision(conn)
+                own = revisions.read_revision(conn)
                 recorded = conn.scalar(
                     sa.select(Tenant.schema_revision).where(Tenant.id == tenant.id)
                 )

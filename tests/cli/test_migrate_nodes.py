@@ -16,9 +16,8 @@ from flask import Flask
 from pilar.db.extensions import db
 from pilar.models import Tenant
 from pilar.tenancy import get_nodes
-from pilar.tenancy.fleet import migrations
 from pilar.tenancy.fleet import provisioning
-from pilar.tenancy.fleet import tenant_upgrade
+from pilar.tenancy.fleet import revisions as stamps
 from tests.cli.test_migrate_runner import ADD_TOPIC
 from tests.cli.test_migrate_runner import COUNT_PLANS
 from tests.cli.test_migrate_runner import migrate
@@ -140,14 +139,14 @@ def test_a_crash_before_the_control_plane_records_is_finished_by_the_next_run(
 ):
     tenants = make_tenants(studio, eu2=2)
     head = use_revisions(studio, tmp_path, [ADD_TOPIC])
-    recorded = migrations.record_revision
+    recorded = stamps.record_revision
 
     def crash_on_control_plane(conn, schema_name, revision):
         if conn.engine.url.database == studio_database(studio):
             raise KeyboardInterrupt  # the process dies between the two commits
         recorded(conn, schema_name, revision)
 
-    monkeypatch.setattr(tenant_upgrade, "record_revision", crash_on_control_plane)
+    monkeypatch.setattr(stamps, "record_revision", crash_on_control_plane)
     with pytest.raises(KeyboardInterrupt):
         list(run_once(studio))
     monkeypatch.undo()

@@ -1,7 +1,8 @@
-"""What the bound db schema holds, read from the catalog as facts that compare.
+"""What the catalog says: whether a db schema exists, and what the bound one holds.
 
-Two db schemas that give the same facts have the same objects with the same
-definitions, in the same column order. The facts are read relative to
+What a db schema holds is read as facts that compare. Two db schemas that
+give the same facts have the same objects with the same definitions, in the
+same column order. The facts are read relative to
 ``current_schema()`` (bound with ``scope.bind_connection``) and never name the
 db schema itself, so schemas of different names compare equal.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+
+_NAMESPACE = sa.table("pg_namespace", sa.column("nspname"), schema="pg_catalog")
 
 # Every query reads only what lives in the bound db schema.
 _QUERIES = {
@@ -93,3 +96,10 @@ def snapshot(conn: sa.Connection) -> dict[str, list[tuple[Any, ...]]]:
         if kind in ("r", "p")
     ]
     return facts
+
+
+def schema_exists(conn: sa.Connection, schema_name: str) -> bool:
+    """Tell whether ``conn``'s database has a db schema named ``schema_name``."""
+    return bool(
+        conn.scalar(sa.select(sa.exists().where(_NAMESPACE.c.nspname == schema_name)))
+    )

@@ -27,32 +27,14 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import Script
 from alembic.script import ScriptDirectory
 
-from pilar.models import Tenant
 from pilar.models import TenantModel
+from pilar.tenancy.fleet.revisions import read_revision
+from pilar.tenancy.fleet.revisions import record_revision
 from pilar.tenancy.scope import bind_connection
 
 logger = logging.getLogger(__name__)
 
 _ALEMBIC_LOCK = threading.RLock()
-_VERSION_TABLE = "alembic_version"
-_NAMESPACE = sa.table("pg_namespace", sa.column("nspname"), schema="pg_catalog")
-_LOCK_NAMESPACE = "pilar.tenant"
-# Built once: a migration run takes thousands of these locks.
-_LOCK = sa.select(
-    sa.func.pg_advisory_xact_lock(
-        sa.func.hashtext(_LOCK_NAMESPACE),
-        sa.func.hashtext(sa.bindparam("tenant_schema", type_=sa.String)),
-    )
-)
-# A CTE with a volatile function is evaluated on its own, before the query
-# that reads it: the timeout is in force when the lock waits.
-_LOCK_WITH_TIMEOUT = _LOCK.select_from(
-    sa.select(
-        sa.func.set_config(
-            "lock_timeout", sa.bindparam("lock_timeout", type_=sa.String), True
-        ).label("setting")
-    ).cte("timeout")
-)
 
 
 @functools.lru_cache(maxsize=8)
@@ -74,27 +56,6 @@ def head_revision(location: str) -> str:
     if head is None:
         raise RuntimeError(f"No tenant migrations in {location!r}.")
     return head
-
-
-def lock_tenant(
-    conn: sa.Connection, schema_name: str, *, lock_timeout: str | None = None
-) -> None:
-    """Hold the tenant's advisory lock until ``conn``'s transaction ends.
-
-    Migration runs and drops take it, so no two of them touch one db schema
-    at once. Transaction-scoped, so it is safe behind PgBouncer. With
-    ``lock_timeout``, that timeout is set for the rest of the transaction
-    first, in the same round trip, and bounds the wait for this lock too.
-    """
-    statement = _LOCK if lock_timeout is None else _LOCK_WITH_TIMEOUT
-    conn.execute(
-        statement, {"tenant_schema": schema_name, "lock_timeout": lock_timeout}
-    )
-
-
-def current_revision(conn: sa.Connection) -> str | None:
-    """Return the revision of the db schema bound to ``conn``'s transaction."""
-    return MigrationContext.configure(conn).get_current_revision()
 
 
 def upgrade_schema(
@@ -119,7 +80,7 @@ def upgrade_schema(
         return script._upgrade_revs(destination, rev)
 
     _run_env(conn, location, script, upgrade, destination_rev=destination)
-    reached = current_revision(conn)
+    reached = read_revision(conn)
     if record:
         record_revision(conn, schema_name, reached)
     return reached
@@ -136,40 +97,9 @@ def downgrade_schema(
         return script._downgrade_revs(destination, rev)
 
     _run_env(conn, location, script, downgrade, destination_rev=destination)
-    reached = current_revision(conn)
+    reached = read_revision(conn)
     record_revision(conn, schema_name, reached)
     return reached
-
-
-def record_revision(
-    conn: sa.Connection, schema_name: str, revision: str | None
-) -> None:
-    """Record in ``public.tenants`` the revision ``schema_name`` is now at.
-
-    Call it in the transaction that moved the schema, so the two agree.
-    """
-    conn.execute(
-        sa.update(Tenant)
-        .where(Tenant.schema_name == schema_name)
-        .values(schema_revision=revision)
-    )
-
-
-def schema_revision(conn: sa.Connection, schema_name: str) -> str | None:
-    """Return the revision in ``schema_name``'s own ``alembic_version``.
-
-    Several heads are joined by commas, sorted; no row gives None.
-    """
-    version = sa.table(_VERSION_TABLE, sa.column("version_num"), schema=schema_name)
-    revisions = conn.scalars(sa.select(version.c.version_num)).all()
-    return ",".join(sorted(revisions)) or None
-
-
-def schema_exists(conn: sa.Connection, schema_name: str) -> bool:
-    """Tell whether ``conn``'s database has a db schema named ``schema_name``."""
-    return bool(
-        conn.scalar(sa.select(sa.exists().where(_NAMESPACE.c.nspname == schema_name)))
-    )
 
 
 def render_upgrade(script: Script, dialect: sa.Dialect) -> str | None:

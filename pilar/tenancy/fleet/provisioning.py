@@ -44,7 +44,7 @@ from pilar.security.passwords import hash_password
 from pilar.tenancy import directory
 from pilar.tenancy import get_nodes
 from pilar.tenancy.fleet import ddl
-from pilar.tenancy.fleet.migrations import lock_tenant
+from pilar.tenancy.locks import lock_tenant
 from pilar.tenancy.names import derive_schema_name
 from pilar.tenancy.names import validate_domain
 from pilar.tenancy.names import validate_schema_name

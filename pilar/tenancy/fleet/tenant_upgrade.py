@@ -15,33 +15,11 @@ import dataclasses
 
 import sqlalchemy as sa
 
-from pilar.models import Tenant
-from pilar.tenancy.fleet.migrations import lock_tenant
-from pilar.tenancy.fleet.migrations import record_revision
+from pilar.tenancy.fleet import revisions
 from pilar.tenancy.fleet.migrations import upgrade_schema
 from pilar.tenancy.fleet.upgrades import Upgrades
+from pilar.tenancy.locks import lock_tenant
 from pilar.tenancy.scope import bind_connection
-
-_VERSION = sa.table("alembic_version", sa.column("version_num"))
-# Built once: thousands of tenants run them, and they need no compiling after
-# the first. alembic_version is found through the bound search_path.
-_MOVE_VERSION = (
-    sa.update(_VERSION)
-    .where(_VERSION.c.version_num == sa.bindparam("from_revision"))
-    .values(version_num=sa.bindparam("to_revision"))
-    .returning(_VERSION.c.version_num)
-)
-_MOVED = _MOVE_VERSION.cte("moved")
-# Both stamps in one statement, where the control plane is the node.
-_STAMP = (
-    sa.update(Tenant)
-    .where(
-        Tenant.schema_name == sa.bindparam("tenant_schema"),
-        sa.select(_MOVED.c.version_num).exists(),
-    )
-    .values(schema_revision=sa.bindparam("to_revision"))
-    .returning(Tenant.schema_name)
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,13 +81,13 @@ def migrate_tenant(
             bind_connection(conn, target.schema_name)
             after: str | None = upgrades.destination
             if not _upgrade_as_planned(conn, target, upgrades, stamp=control is None):
-                before = _read_revision(conn)
+                before = revisions.read_revision(conn)
                 after = _upgrade(conn, target.schema_name, upgrades, before)
                 if control is None:
-                    record_revision(conn, target.schema_name, after)
+                    revisions.record_revision(conn, target.schema_name, after)
         if control is not None:
             with control.begin() as control_conn:
-                record_revision(control_conn, target.schema_name, after)
+                revisions.record_revision(control_conn, target.schema_name, after)
     # A revision script can raise anything; the tenant's transaction is rolled
     # back and the error reported, which is the point of this function.
     except Exception as err:
@@ -138,31 +116,24 @@ def _upgrade_as_planned(
     sql = upgrades.rendered_sql(target.revision)
     if sql is None:
         return False
-    moved = conn.execute(
-        _STAMP if stamp else _MOVE_VERSION,
-        {
-            "from_revision": target.revision,
-            "to_revision": upgrades.destination,
-            "tenant_schema": target.schema_name,
-        },
-    ).scalar()
-    if moved is None:
+    if not revisions.restamp(
+        conn,
+        target.schema_name,
+        target.revision,
+        upgrades.destination,
+        record=stamp,
+    ):
         return False
     if sql.strip():
         conn.exec_driver_sql(sql)
     return True
 
 
-def _read_revision(conn: sa.Connection) -> str | None:
-    # None also when a db schema has several heads: Alembic sorts those out.
-    revisions = conn.scalars(sa.select(_VERSION.c.version_num)).all()
-    return revisions[0] if len(revisions) == 1 else None
-
-
 def _upgrade(
     conn: sa.Connection, schema_name: str, upgrades: Upgrades, before: str | None
 ) -> str | None:
-    if before is None:
+    # Alembic itself sorts out a db schema with no stamp or several heads.
+    if before is None or "," in before:
         return upgrade_schema(
             conn, schema_name, upgrades.location, upgrades.destination, record=False
         )
@@ -175,10 +146,8 @@ def _upgrade(
         else:
             if segment.sql.strip():
                 conn.exec_driver_sql(segment.sql)
-            conn.execute(
-                sa.update(_VERSION)
-                .where(_VERSION.c.version_num == current)
-                .values(version_num=segment.revision)
+            revisions.restamp(
+                conn, schema_name, current, segment.revision, record=False
             )
         current = segment.revision
     return current

@@ -19,7 +19,7 @@ from pilar.models import ClaimedNumber
 from pilar.models import Tenant
 from pilar.tenancy import get_nodes
 from pilar.tenancy.fleet.archive.manifest import HeldNumber
-from pilar.tenancy.fleet.migrations import schema_exists
+from pilar.tenancy.fleet.catalog import schema_exists
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,7 +31,7 @@ from pilar.tenancy.fleet.archive.manifest import ArchivedTenant
 from pilar.tenancy.fleet.archive.manifest import HeldNumber
 from pilar.tenancy.fleet.archive.manifest import Manifest
 from pilar.tenancy.fleet.archive.spool import ArchiveWriter
-from pilar.tenancy.fleet.migrations import schema_revision
+from pilar.tenancy.fleet.revisions import read_revision
 from pilar.tenancy.names import normalize_host
 
 # A migration may add or drop a table between the listing of the tables and
@@ -113,7 +113,7 @@ def _export_schema(writer: ArchiveWriter, tenant: ArchivedTenant) -> _SchemaSnap
                 tables.lock_tables(snapshot, schema_name, [t.name for t in listed])
                 if tables.schema_tables(snapshot, schema_name) != listed:
                     continue
-                revision = schema_revision(snapshot, schema_name)
+                revision = read_revision(snapshot, schema_name)
                 if revision is None:
                     raise _changed(tenant, "its db schema has no revision")
                 for table in listed:

@@ -51,9 +51,9 @@ from pilar.tenancy.fleet.archive.manifest import ArchiveReader
 from pilar.tenancy.fleet.archive.manifest import Manifest
 from pilar.tenancy.fleet.archive.manifest import MemberStream
 from pilar.tenancy.fleet.migrations import head_revision
-from pilar.tenancy.fleet.migrations import lock_tenant
 from pilar.tenancy.fleet.migrations import script_directory
 from pilar.tenancy.fleet.migrations import upgrade_schema
+from pilar.tenancy.locks import lock_tenant
 from pilar.tenancy.names import validate_domain
 from pilar.tenancy.names import validate_schema_name
 

@@ -20,10 +20,10 @@ from psycopg import sql
 
 from pilar.models import NumberKind
 from pilar.tenancy.claims import number_holders
+from pilar.tenancy.fleet import revisions
 from pilar.tenancy.fleet.archive.manifest import HeldNumber
 
 # Alembic's stamp: an import writes its own, at the revision it builds.
-VERSION_TABLE = "alembic_version"
 _COLUMNS = sa.text(
     """
     SELECT c.relname, array_agg(a.attname::text ORDER BY a.attnum)
@@ -64,7 +64,7 @@ def schema_tables(conn: sa.Connection, schema_name: str) -> list[Table]:
     columns = {
         name: tuple(names)
         for name, names in conn.execute(_COLUMNS, {"schema_name": schema_name})
-        if name != VERSION_TABLE
+        if name != revisions.VERSION_TABLE
     }
     parents: dict[str, set[str]] = {name: set() for name in sorted(columns)}
     for child, parent in conn.execute(_FOREIGN_KEYS, {"schema_name": schema_name}):

@@ -21,22 +21,20 @@ from pilar.models import PendingDrop
 from pilar.models import Tenant
 from pilar.models import TenantModel
 from pilar.tenancy import get_nodes
+from pilar.tenancy.fleet import revisions
+from pilar.tenancy.fleet.catalog import schema_exists
 from pilar.tenancy.fleet.doctor.problems import BuildSchema
 from pilar.tenancy.fleet.doctor.problems import Problem
 from pilar.tenancy.fleet.doctor.problems import ProblemKind
 from pilar.tenancy.fleet.doctor.problems import Repair
-from pilar.tenancy.fleet.migrations import lock_tenant
-from pilar.tenancy.fleet.migrations import record_revision
-from pilar.tenancy.fleet.migrations import schema_exists
-from pilar.tenancy.fleet.migrations import schema_revision
 from pilar.tenancy.fleet.moves.state import every_move
+from pilar.tenancy.locks import lock_tenant
 from pilar.tenancy.names import SCHEMA_NAME_RE
 from pilar.tenancy.names import is_reserved_schema_name
 from pilar.tenancy.scope import bind_connection
 
 # What a node that cannot be reached raises on connecting.
 UNREACHABLE = (sa.exc.OperationalError, NodeUnavailableError)
-VERSION_TABLE = "alembic_version"
 # Reading a table locks it until the transaction ends: thousands of tenants in
 # one transaction would run out of lock slots.
 TENANTS_PER_TRANSACTION = 500
@@ -150,7 +148,7 @@ def _control_plane(node: str) -> tuple[list[TenantOnNode], set[str]]:
 
 
 def _tenant_like_schemas() -> sa.Select[str]:
-    tables = sorted([*TenantModel.metadata.tables, VERSION_TABLE])
+    tables = sorted([*TenantModel.metadata.tables, revisions.VERSION_TABLE])
     table_count = (
         sa.select(sa.func.count())
         .where(
@@ -166,21 +164,10 @@ def _tenant_like_schemas() -> sa.Select[str]:
 def _revision_mismatches(
     node: str, node_conn: sa.Connection, tenants: Sequence[TenantOnNode]
 ) -> Iterator[Problem]:
-    found: dict[str, list[str]] = {}
     # One round trip for the batch: every schema's alembic_version at once.
-    versions: sa.CompoundSelect[str, str] = sa.union_all(
-        *(
-            sa.select(
-                sa.literal(t.schema_name, sa.String).label("schema_name"),
-                sa.column("version_num", sa.String),
-            ).select_from(sa.table(VERSION_TABLE, schema=t.schema_name))
-            for t in tenants
-        )
-    )
-    for schema_name, version in node_conn.execute(versions):
-        found.setdefault(schema_name, []).append(version)
+    found = revisions.read_revisions(node_conn, (t.schema_name for t in tenants))
     for tenant in tenants:
-        actual = ",".join(sorted(found.get(tenant.schema_name, []))) or None
+        actual = found[tenant.schema_name]
         if actual != tenant.revision:
             yield Problem(
                 ProblemKind.REVISION_MISMATCH,
@@ -227,7 +214,7 @@ def repair_schema(problem: Problem, build_schema: BuildSchema) -> Repair:
             )
     if record is not None:
         with db.engine.begin() as conn:
-            record_revision(conn, problem.schema_name, record.revision)
+            revisions.record_revision(conn, problem.schema_name, record.revision)
     return repaired
 
 
@@ -252,7 +239,7 @@ def _repair_on_node(
     if problem.kind is ProblemKind.REVISION_MISMATCH:
         if not named or not exists:
             return Repair(problem, True, "the tenant or its schema is gone"), None
-        revision = _read_revision(node_conn, problem.schema_name)
+        revision = revisions.read_revision_if_stamped(node_conn, problem.schema_name)
         note = f"recorded revision {revision or 'none'}"
         return Repair(problem, True, note), _Record(revision)
     if named:
@@ -288,16 +275,3 @@ def _named_by_tenant(node: str, schema_name: str) -> bool:
                 )
             )
         )
-
-
-def _read_revision(conn: sa.Connection, schema_name: str) -> str | None:
-    has_version_table = conn.scalar(
-        sa.select(
-            sa.exists().where(
-                _CLASS.c.relnamespace == _NAMESPACE.c.oid,
-                _NAMESPACE.c.nspname == schema_name,
-                _CLASS.c.relname == VERSION_TABLE,
-            )
-        )
-    )
-    return schema_revision(conn, schema_name) if has_version_table else None

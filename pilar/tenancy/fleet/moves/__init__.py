@@ -39,9 +39,7 @@ from pilar.models import Tenant
 from pilar.models import TenantMove
 from pilar.tenancy import directory
 from pilar.tenancy import get_nodes
-from pilar.tenancy.fleet.migrations import lock_tenant
-from pilar.tenancy.fleet.migrations import schema_exists
-from pilar.tenancy.fleet.migrations import schema_revision
+from pilar.tenancy.fleet.catalog import schema_exists
 from pilar.tenancy.fleet.moves import cleanup
 from pilar.tenancy.fleet.moves import copying
 from pilar.tenancy.fleet.moves import cutover
@@ -51,6 +49,8 @@ from pilar.tenancy.fleet.moves.links import autocommit
 from pilar.tenancy.fleet.moves.links import conninfo
 from pilar.tenancy.fleet.provisioning import build_schema
 from pilar.tenancy.fleet.provisioning import finish_pending_drop
+from pilar.tenancy.fleet.revisions import read_revision
+from pilar.tenancy.locks import lock_tenant
 from pilar.tenancy.names import normalize_host
 
 Progress = Callable[[str], None]
@@ -136,7 +136,7 @@ def _move(tenant: Tenant, target: str, mode: Mode, progress: Progress) -> MoveSu
     source = tenant.node
     with autocommit(source) as conn:
         infos = copying.tables(conn, tenant.schema_name)
-        revision = schema_revision(conn, tenant.schema_name)
+        revision = read_revision(conn, tenant.schema_name)
         logical = replication.wal_level(conn) == "logical"
     _clear_target(target, tenant.schema_name)
     if mode is Mode.LOGICAL and not logical:

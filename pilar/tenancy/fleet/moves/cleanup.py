@@ -19,13 +19,13 @@ import sqlalchemy as sa
 from pilar.errors import NodeUnavailableError
 from pilar.models import TenantMove
 from pilar.tenancy import get_nodes
-from pilar.tenancy.fleet.migrations import lock_tenant
-from pilar.tenancy.fleet.migrations import schema_exists
+from pilar.tenancy.fleet.catalog import schema_exists
 from pilar.tenancy.fleet.moves import replication
 from pilar.tenancy.fleet.moves import state
 from pilar.tenancy.fleet.moves.links import autocommit
 from pilar.tenancy.fleet.moves.links import rename_schema
 from pilar.tenancy.fleet.provisioning import finish_pending_drop
+from pilar.tenancy.locks import lock_tenant
 
 Progress = Callable[[str], None]
 # What a node out of reach or failing raises.

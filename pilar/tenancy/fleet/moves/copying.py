@@ -19,12 +19,11 @@ from flask import current_app
 from psycopg import sql
 from sqlalchemy.dialects.postgresql import REGCLASS
 
+from pilar.tenancy.fleet import revisions
 from pilar.tenancy.fleet.migrations import head_revision
 from pilar.tenancy.fleet.migrations import upgrade_schema
 from pilar.tenancy.fleet.moves.links import driver
 from pilar.tenancy.scope import bind_connection
-
-_VERSION = sa.table("alembic_version", sa.column("version_num"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +69,7 @@ def build_copy(
     elif revision is not None:
         upgrade_schema(conn, schema_name, location, revision, record=False)
     bind_connection(conn, schema_name)
-    conn.execute(sa.delete(_VERSION))
+    revisions.clear_stamp(conn)
 
 
 def count_rows(

@@ -31,13 +31,13 @@ from psycopg import sql
 
 from pilar.models import TenantMove
 from pilar.tenancy import get_nodes
-from pilar.tenancy.fleet.migrations import lock_tenant
-from pilar.tenancy.fleet.migrations import schema_revision
 from pilar.tenancy.fleet.moves import state
 from pilar.tenancy.fleet.moves.copying import TableInfo
 from pilar.tenancy.fleet.moves.copying import count_rows
 from pilar.tenancy.fleet.moves.links import driver
 from pilar.tenancy.fleet.moves.links import rename_schema
+from pilar.tenancy.fleet.revisions import read_revision
+from pilar.tenancy.locks import lock_tenant
 
 # Below PostgreSQL's deadlock_timeout (1 s): a lock wait gives up before a
 # deadlock with a writer is even looked for.
@@ -95,7 +95,7 @@ def run(
                 time.sleep(random.uniform(0.005, 0.05))  # noqa: S311  # backoff jitter
         with transaction:
             blocked_at = time.monotonic()
-            revision = schema_revision(source, move.schema_name)
+            revision = read_revision(source, move.schema_name)
             if revision != move.revision:
                 raise CutoverError(
                     f"The tenant was migrated to {revision} during the move; "

@@ -1,9 +1,9 @@
 """A move's rows in the control plane, its switch, and the lock that makes it one.
 
-The move lock is a session-level advisory lock on a connection of its own to
-the control plane, held for the whole move: a second move of the tenant, or
-``doctor`` repairing it, finds it taken. A killed move's connection closes
-and the lock goes with it, so its leftovers become repairable at once.
+The move lock (``pilar.tenancy.locks.move_lock``) is held for the whole move:
+a second move of the tenant, or ``doctor`` repairing it, finds it taken. A
+killed move's connection closes and the lock goes with it, so its leftovers
+become repairable at once.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import psycopg
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import orm
@@ -23,24 +22,19 @@ from pilar.models import DEFAULT_NODE
 from pilar.models import PendingDrop
 from pilar.models import Tenant
 from pilar.models import TenantMove
+from pilar.tenancy import locks
 from pilar.tenancy.fleet.moves.links import conninfo
-
-_LOCK_NAMESPACE = "pilar.move"
 
 
 @contextmanager
 def move_lock(tenant_id: uuid.UUID) -> Iterator[bool]:
     """Yield whether this process got the move lock of ``tenant_id``, held till exit."""
-    with psycopg.connect(
+    with locks.move_lock(
         conninfo(DEFAULT_NODE),
-        autocommit=True,
+        tenant_id,
         connect_timeout=current_app.config["DB_CONNECT_TIMEOUT"],
-    ) as conn:
-        row = conn.execute(
-            "SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s))",
-            [_LOCK_NAMESPACE, str(tenant_id)],
-        ).fetchone()
-        yield bool(row and row[0])
+    ) as got:
+        yield got
 
 
 def fenced_name(tenant_id: uuid.UUID) -> str:
