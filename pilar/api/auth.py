@@ -25,6 +25,7 @@ from itsdangerous import want_bytes
 
 from pilar.api.blueprint import Blueprint
 from pilar.api.errors import error_responses
+from pilar.api.openapi import duration
 from pilar.config import secret_key
 from pilar.errors import AuthenticationError
 from pilar.errors import NotFoundError
@@ -48,6 +49,17 @@ SECURITY_SCHEME = {
 }
 _SALT = "pilar.access-token"
 _REFUSED = "The bearer token is not valid."
+# From the throttle's own constants, so the document says what the code does.
+_SIGN_IN = (
+    "Returns a bearer token for this tenant's API. A wrong email and a wrong "
+    "password get the same 401. After "
+    f"{auth_service.MAX_FAILURES} failed sign-ins in a row for one email, each "
+    f"within {duration(auth_service.FAILURE_WINDOW)} of the one before, that "
+    f"email is locked: 429 with `Retry-After`, for "
+    f"{duration(auth_service.LOCKOUT)}, doubling with each further failure up "
+    f"to {duration(auth_service.MAX_LOCKOUT)}. A successful sign-in resets the "
+    "count."
+)
 
 blp = Blueprint(
     "auth",
@@ -177,15 +189,9 @@ class Token(MethodView):
         },
     )
     @error_responses(blp, 400, 413, 415)
+    @blp.doc(description=_SIGN_IN)
     def post(self, credentials: dict[str, Any]) -> dict[str, Any]:
-        """Sign in with email and password
-
-        Returns a bearer token for this tenant's API. A wrong email and a wrong
-        password get the same 401. After five failed sign-ins in a row for one
-        email, each within 15 minutes of the one before, that email is locked:
-        429 with `Retry-After`, for one minute, doubling with each further
-        failure up to an hour. A successful sign-in resets the count.
-        """
+        """Sign in with email and password"""
         user = auth_service.sign_in(
             current_tenant().id, credentials["email"], credentials["password"]
         )

@@ -6,6 +6,7 @@ The document is OpenAPI 3.0: the Swagger UI of ``/api/docs``
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import flask_smorest
@@ -27,6 +28,20 @@ _DESCRIPTION = (
 # types that `type` names, and `enum` then leaves nothing else.
 _NULL_ONLY = {"type": "object", "nullable": True, "enum": [None]}
 _ANY_OBJECT_OR_NULL = {"type": "object", "nullable": True}
+
+
+def duration(span: dt.timedelta) -> str:
+    """Say ``span`` in its largest whole unit, e.g. "15 minutes", "1 hour".
+
+    Descriptions state the numbers of the code through this, so that a
+    changed constant changes the document too.
+    """
+    seconds = int(span.total_seconds())
+    for unit, length in (("hour", 3600), ("minute", 60)):
+        if seconds and seconds % length == 0:
+            count = seconds // length
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds} second{'' if seconds == 1 else 's'}"
 
 
 def init_spec(api: flask_smorest.Api) -> None:
