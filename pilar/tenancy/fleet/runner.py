@@ -1,24 +1,23 @@
 """Migration runs over many tenants on every node: a plan, a transaction per tenant.
 
 A run reads every tenant's revision and node from ``public.tenants`` in one
-query and skips those at the destination. Each other tenant is upgraded in its
-own transaction on its node, under its advisory lock and ``lock_timeout``
-(``pilar.tenancy.fleet.tenant_upgrade``), by sending the revisions' SQL rendered
-once for the run and for every node (``pilar.tenancy.fleet.upgrades``). Nodes run at
-once, each with at most ``jobs`` tenants in progress; jobs are threads, since
-the work is the servers'. A run that needs Alembic itself (a revision that
-cannot be rendered) uses processes for its jobs: Alembic's proxies are
-process-wide. A node that cannot be reached fails its own tenants at once,
-and the others go on. Every tenant commits on its own, so an interrupted run
-is simply run again and finishes the rest.
+query and skips those at the destination (``pilar.tenancy.fleet.planning``).
+Each other tenant is upgraded in its own transaction on its node, under its
+advisory lock and ``lock_timeout`` (``pilar.tenancy.fleet.tenant_upgrade``),
+by sending the revisions' SQL rendered once for the run and for every node
+(``pilar.tenancy.fleet.upgrades``). Nodes run at once, each with at most
+``jobs`` tenants in progress; jobs are threads, since the work is the
+servers'. A run that needs Alembic itself (a revision that cannot be
+rendered) uses processes for its jobs: Alembic's proxies are process-wide. A
+node that cannot be reached fails its own tenants at once, and the others go
+on. Every tenant commits on its own, so an interrupted run is simply run
+again and finishes the rest.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import multiprocessing
 import threading
-from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from concurrent.futures import Executor
@@ -29,16 +28,16 @@ from concurrent.futures import as_completed
 from contextlib import ExitStack
 
 import sqlalchemy as sa
-from alembic.util import CommandError
-from flask import current_app
 
 from pilar.config import psycopg_url
 from pilar.errors import first_line
 from pilar.models import DEFAULT_NODE
-from pilar.models import Tenant
-from pilar.tenancy import get_nodes
 from pilar.tenancy import scope
-from pilar.tenancy.fleet.migrations import script_directory
+from pilar.tenancy.fleet.planning import Plan
+from pilar.tenancy.fleet.planning import RunSettings
+from pilar.tenancy.fleet.planning import plan_run
+from pilar.tenancy.fleet.planning import run_settings
+from pilar.tenancy.fleet.planning import unknown_nodes
 from pilar.tenancy.fleet.tenant_upgrade import Outcome
 from pilar.tenancy.fleet.tenant_upgrade import TenantTarget
 from pilar.tenancy.fleet.tenant_upgrade import failed
@@ -55,87 +54,6 @@ __all__ = [
     "run_settings",
     "unknown_nodes",
 ]
-
-
-@dataclasses.dataclass(frozen=True)
-class Plan:
-    """The tenants a run upgrades to ``destination``, and those it skips."""
-
-    destination: str
-    pending: list[TenantTarget]
-    up_to_date: list[TenantTarget]
-    unknown_domains: list[str]
-
-
-@dataclasses.dataclass(frozen=True)
-class RunSettings:
-    """How a run reaches its nodes and how hard it works each one."""
-
-    # Node name → libpq or SQLAlchemy URL; ``default`` is the control plane.
-    urls: Mapping[str, str]
-    location: str
-    jobs: int
-    lock_timeout: str
-    connect_timeout: int = 2
-
-
-def run_settings(*, jobs: int) -> RunSettings:
-    """Return the current app's settings for a run with ``jobs`` per node."""
-    config = current_app.config
-    return RunSettings(
-        urls=dict(get_nodes().config.urls),
-        location=config["TENANT_MIGRATIONS_DIR"],
-        jobs=jobs,
-        lock_timeout=config["TENANT_MIGRATION_LOCK_TIMEOUT"],
-        connect_timeout=config["DB_CONNECT_TIMEOUT"],
-    )
-
-
-def unknown_nodes(names: Iterable[str]) -> list[str]:
-    """Return those of ``names`` that are not configured nodes, sorted."""
-    return sorted(set(names) - set(get_nodes().config.urls))
-
-
-def plan_run(
-    conn: sa.Connection,
-    location: str,
-    domains: Iterable[str],
-    revision: str,
-    *,
-    nodes: Iterable[str] = (),
-) -> Plan:
-    """Resolve ``revision`` and split the tenants into pending and up to date.
-
-    One query over all tenants (of ``nodes`` only, if any are named): the
-    revision recorded in ``public.tenants`` tells which are at the
-    destination already.
-    """
-    script = script_directory(location)
-    try:
-        found = script.get_revision(revision)
-    except CommandError:
-        found = None
-    if found is None:
-        raise ValueError(f"Revision {revision!r} does not exist.")
-    destination = found.revision
-    wanted = sorted(set(domains))
-    statement = sa.select(
-        Tenant.domain, Tenant.schema_name, Tenant.schema_revision, Tenant.node
-    )
-    if wanted:
-        statement = statement.where(Tenant.domain.in_(wanted))
-    if chosen := sorted(set(nodes)):
-        statement = statement.where(Tenant.node.in_(chosen))
-    targets = [
-        TenantTarget(*row) for row in conn.execute(statement.order_by(Tenant.domain))
-    ]
-    known = {target.domain for target in targets}
-    return Plan(
-        destination=destination,
-        pending=[t for t in targets if t.revision != destination],
-        up_to_date=[t for t in targets if t.revision == destination],
-        unknown_domains=[domain for domain in wanted if domain not in known],
-    )
 
 
 def run_plan(
@@ -281,16 +199,9 @@ class _NodeRun:
 
 
 def _engine(settings: RunSettings, node: str, size: int) -> sa.Engine:
-    engine = sa.create_engine(
-        psycopg_url(settings.urls[node]),
-        pool_size=size,
-        max_overflow=0,
-        execution_options=scope.engine_execution_options(),
-        connect_args={
-            "prepare_threshold": None,
-            "connect_timeout": settings.connect_timeout,
-        },
-    )
+    # A fixed pool: a run opens exactly the connections its jobs use.
+    options = {**settings.engine_options, "pool_size": size, "max_overflow": 0}
+    engine = sa.create_engine(psycopg_url(settings.urls[node]), **options)
     scope.install(engine)
     return engine
 

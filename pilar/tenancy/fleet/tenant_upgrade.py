@@ -24,7 +24,15 @@ from pilar.tenancy.scope import bind_connection
 
 @dataclasses.dataclass(frozen=True)
 class TenantTarget:
-    """A tenant to migrate, as the plan read it from ``public.tenants``."""
+    """A tenant to migrate, as the plan read it from ``public.tenants``.
+
+    Attributes:
+        domain: the tenant's domain, for reports.
+        schema_name: its db schema on ``node``.
+        revision: the revision the control plane records for it; the
+            upgrade checks it against the schema's own stamp.
+        node: the node that holds the schema.
+    """
 
     domain: str
     schema_name: str
@@ -34,7 +42,14 @@ class TenantTarget:
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    """What became of one tenant: its revision before and after, or the error."""
+    """What became of one tenant: its revision before and after, or the error.
+
+    Attributes:
+        domain, schema_name, node: the tenant, as in its ``TenantTarget``.
+        before: its schema's revision when the upgrade began.
+        after: the revision it was left at; ``before`` when it failed.
+        error: the failure's type and first line, or ``None``.
+    """
 
     domain: str
     schema_name: str
