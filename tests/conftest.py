@@ -17,6 +17,7 @@ from pilar import create_app
 from pilar.db.extensions import db
 from pilar.errors import NotFoundError
 from pilar.tenancy.fleet import provisioning
+from tests.database import remove_stale
 from tests.database import server_url
 from tests.database import throwaway_database
 
@@ -25,6 +26,20 @@ ADMIN_TOKEN = "test-admin-token"
 UNKNOWN_ID = "6f1c1f7e-3a2b-4c5d-9e8f-0a1b2c3d4e5f"
 OWNER_PASSWORD = "owner-password-1"
 PLATFORM_HOST = "localhost"
+
+
+_REMOVED = pytest.StashKey[list[str]]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Once a run, in the process that starts the pytest-xdist workers.
+    if not hasattr(session.config, "workerinput"):
+        session.config.stash[_REMOVED] = remove_stale()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    removed = config.stash.get(_REMOVED, [])
+    return [f"removed what killed runs left: {' '.join(removed)}"] if removed else []
 
 
 @pytest.fixture(scope="session")
