@@ -19,7 +19,6 @@ transaction, so the steps are ordered for what a crash can leave:
 from __future__ import annotations
 
 import dataclasses
-import re
 import uuid
 from collections.abc import Callable
 
@@ -49,7 +48,7 @@ from pilar.tenancy.names import derive_schema_name
 from pilar.tenancy.names import validate_domain
 from pilar.tenancy.names import validate_schema_name
 from pilar.tenancy.names import validate_tenant_name
-from pilar.validation.emails import within_limits
+from pilar.validation.emails import is_valid_email
 from pilar.validation.storable import UNSTORABLE_TEXT
 from pilar.validation.storable import is_storable
 
@@ -58,7 +57,6 @@ from pilar.validation.storable import is_storable
 # rows of its own atomically with it (an idempotency key).
 InTransaction = Callable[[sa.Connection, Tenant | None, uuid.UUID | None], None]
 
-_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _TEMPLATES_KEY = "pilar.schema_templates"
 # Enough for a handful of creates racing for one derived name: each loses at
 # most once to each of the others.
@@ -385,10 +383,11 @@ def _conflict(domain: str) -> ConflictError:
 
 def _validate_owner(owner: OwnerSpec) -> None:
     errors: dict[str, list[str]] = {}
-    if not within_limits(owner.email) or not _EMAIL_RE.fullmatch(owner.email):
-        errors["email"] = ["Not a valid email address."]
-    elif not is_storable(owner.email):
+    # The API's OwnerSchema applies the same rule, in the same order.
+    if not is_storable(owner.email):
         errors["email"] = [UNSTORABLE_TEXT]
+    elif not is_valid_email(owner.email):
+        errors["email"] = ["Not a valid email address."]
     if len(owner.password) < MIN_PASSWORD_LENGTH:
         errors["password"] = [f"Must have {MIN_PASSWORD_LENGTH} characters or more."]
     elif not is_storable(owner.password):
