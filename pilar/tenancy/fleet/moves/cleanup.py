@@ -12,8 +12,6 @@ objects, named after the tenant, are found by ``doctor`` by their name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import sqlalchemy as sa
 
 from pilar.errors import NodeUnavailableError
@@ -22,12 +20,12 @@ from pilar.tenancy import get_nodes
 from pilar.tenancy.fleet.catalog import schema_exists
 from pilar.tenancy.fleet.moves import replication
 from pilar.tenancy.fleet.moves import state
+from pilar.tenancy.fleet.moves.base import Progress
 from pilar.tenancy.fleet.moves.links import autocommit
 from pilar.tenancy.fleet.moves.links import rename_schema
 from pilar.tenancy.fleet.provisioning import finish_pending_drop
 from pilar.tenancy.locks import lock_tenant
 
-Progress = Callable[[str], None]
 # What a node out of reach or failing raises.
 _FAILURES = (sa.exc.DBAPIError, NodeUnavailableError)
 

@@ -41,6 +41,9 @@ from pilar.tenancy.locks import lock_tenant
 
 # Below PostgreSQL's deadlock_timeout (1 s): a lock wait gives up before a
 # deadlock with a writer is even looked for.
+# How long the switch may try to block writes (a long transaction on the
+# tenant holds it off) before it gives up.
+BLOCK_WITHIN_SECONDS = 10.0
 _LOCK_WAIT = "200ms"
 # The tables a write transaction writes before any other: the idempotency key
 # at its start, the inbound event before its conversation.
@@ -65,7 +68,7 @@ def run(
     bring_level: Callable[[sa.Connection], None],
     target_counts: Callable[[], dict[str, int]],
     *,
-    block_within: float,
+    block_within: float = BLOCK_WITHIN_SECONDS,
 ) -> Cutover:
     """Block writes, ``bring_level`` the target, rename the source, switch.
 
