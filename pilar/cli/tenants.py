@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import sys
-import uuid
 
 import click
-import sqlalchemy as sa
 from flask import current_app
 from flask.cli import with_appcontext
 
@@ -16,9 +14,9 @@ from pilar.cli.tables import echo_table
 from pilar.db.extensions import db
 from pilar.errors import PilarError
 from pilar.models import DEFAULT_NODE
-from pilar.models import Tenant
+from pilar.services import tenants as tenant_service
+from pilar.tenancy.fleet import authoring
 from pilar.tenancy.fleet import doctor as checks
-from pilar.tenancy.fleet import migrations
 from pilar.tenancy.fleet import provisioning
 from pilar.tenancy.fleet import runner
 from pilar.tenancy.names import normalize_host
@@ -79,17 +77,11 @@ def create(
 @with_appcontext
 def list_() -> None:
     """Show every tenant: domain, db schema, status, revision and node."""
-    rows = db.session.execute(
-        sa.select(
-            Tenant.domain,
-            Tenant.schema_name,
-            Tenant.status,
-            Tenant.schema_revision,
-            Tenant.node,
-        ).order_by(Tenant.domain)
-    ).all()
     table = [("DOMAIN", "SCHEMA", "STATUS", "REVISION", "NODE")]
-    table += [(d, s, st.value, r or "-", n) for d, s, st, r, n in rows]
+    table += [
+        (t.domain, t.schema_name, t.status.value, t.schema_revision or "-", t.node)
+        for t in tenant_service.every_tenant()
+    ]
     echo_table(table)
 
 
@@ -213,27 +205,11 @@ def _report_run(plan: runner.Plan, outcomes: list[runner.Outcome]) -> None:
 @with_appcontext
 def revision(message: str, autogenerate: bool) -> None:
     """Write a new tenant migration in tenant_migrations/versions."""
-    from alembic import command
-
     location = current_app.config["TENANT_MIGRATIONS_DIR"]
-    if not autogenerate:
-        scripts = command.revision(migrations.alembic_config(location), message=message)
-    else:
-        # Compare against a throwaway db schema built at head and rolled back.
-        schema_name = f"pilar_autogenerate_{uuid.uuid4().hex[:12]}"
-        with db.engine.connect() as conn:
-            transaction = conn.begin()
-            try:
-                conn.execute(sa.schema.CreateSchema(schema_name))
-                migrations.upgrade_schema(conn, schema_name, location)
-                scripts = migrations.autogenerate_revision(
-                    conn, schema_name, location, message
-                )
-            finally:
-                transaction.rollback()
-    for script in scripts if isinstance(scripts, list) else [scripts]:
-        if script is not None:
-            click.echo(f"Wrote {script.path}")
+    for script in authoring.write_revision(
+        location, message, autogenerate=autogenerate
+    ):
+        click.echo(f"Wrote {script.path}")
 
 
 @group.command("doctor")
@@ -274,10 +250,10 @@ def doctor(fix: bool) -> None:
 def drop(domain: str, yes: bool) -> None:
     """Drop a tenant: its db schema and every row of it."""
     domain = normalize_host(domain)
-    tenant_id = db.session.scalar(sa.select(Tenant.id).where(Tenant.domain == domain))
-    db.session.rollback()
-    if tenant_id is None:
-        raise click.ClickException(f"Tenant {domain!r} does not exist.")
+    try:
+        tenant_id = tenant_service.tenant_id_by_domain(domain)
+    except PilarError as err:
+        raise fail(err) from None
     if not yes:
         click.confirm(f"Drop tenant {domain} and all of its data?", abort=True)
     try:

@@ -1,9 +1,15 @@
-"""Reading and changing tenants on the platform API (creation lives in tenancy)."""
+"""Reading and changing tenants, for the platform API and the CLI.
+
+Creating and dropping them lives in ``pilar.tenancy.fleet.provisioning``.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from typing import Any
 
+import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
@@ -25,6 +31,8 @@ _LIST = KeysetList(
     domain=lambda c, value: c.domain == value,
     node=lambda c, value: c.node == value,
 )
+# Rows a page of ``every_tenant`` reads at a time.
+_BATCH = 500
 
 
 def list_tenants(
@@ -43,6 +51,39 @@ def list_tenants(
         domain=None if domain is None else normalize_host(domain),
         node=node,
     )
+
+
+def every_tenant() -> list[sa.Row[Any]]:
+    """Return every tenant, by domain: the rows ``list_tenants`` pages through.
+
+    Sorted here rather than by the database, so the order is the same
+    whatever the database's collation.
+    """
+    return sorted(_every_row(), key=lambda row: row.domain)
+
+
+def _every_row() -> Iterator[sa.Row[Any]]:
+    cursor = None
+    while True:
+        page = list_tenants(limit=_BATCH, cursor=cursor)
+        yield from page.items
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def tenant_id_by_domain(domain: str) -> uuid.UUID:
+    """Return the id of the tenant with ``domain``; raise ``NotFoundError``.
+
+    Reads on a connection of its own, which it closes: nothing stays open
+    while the caller waits (for a confirmation, say).
+    """
+    domain = normalize_host(domain)
+    with db.engine.connect() as conn:
+        found = conn.scalar(sa.select(Tenant.id).where(Tenant.domain == domain))
+    if found is None:
+        raise NotFoundError(f"Tenant {domain!r} does not exist.")
+    return found
 
 
 def get_tenant(tenant_id: uuid.UUID) -> Tenant:
