@@ -74,16 +74,9 @@ def upgrade_schema(
     transaction makes it atomic. Returns the revision reached.
     """
     script = script_directory(location)
-    bind_connection(conn, schema_name)
-
-    def upgrade(rev: Any, context: Any) -> Any:  # Alembic's callback signature
-        return script._upgrade_revs(destination, rev)
-
-    _run_env(conn, location, script, upgrade, destination_rev=destination)
-    reached = read_revision(conn)
-    if record:
-        record_revision(conn, schema_name, reached)
-    return reached
+    return _run_to(
+        conn, schema_name, location, script._upgrade_revs, destination, record
+    )
 
 
 def downgrade_schema(
@@ -91,14 +84,32 @@ def downgrade_schema(
 ) -> str | None:
     """Downgrade ``schema_name`` to ``destination``; as ``upgrade_schema``."""
     script = script_directory(location)
+    return _run_to(
+        conn, schema_name, location, script._downgrade_revs, destination, True
+    )
+
+
+def _run_to(
+    conn: sa.Connection,
+    schema_name: str,
+    location: str,
+    steps: Callable[[str, Any], Any],
+    destination: str,
+    record: bool,
+) -> str | None:
+    # ``steps`` is the script directory's list of revisions from the current
+    # one to ``destination``, upward or downward.
     bind_connection(conn, schema_name)
 
-    def downgrade(rev: Any, context: Any) -> Any:  # Alembic's callback signature
-        return script._downgrade_revs(destination, rev)
+    def run(rev: Any, context: Any) -> Any:  # Alembic's callback signature
+        return steps(destination, rev)
 
-    _run_env(conn, location, script, downgrade, destination_rev=destination)
+    _run_env(
+        conn, location, script_directory(location), run, destination_rev=destination
+    )
     reached = read_revision(conn)
-    record_revision(conn, schema_name, reached)
+    if record:
+        record_revision(conn, schema_name, reached)
     return reached
 
 
