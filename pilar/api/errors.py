@@ -1,4 +1,4 @@
-"""Every error response, in the one envelope of CONTRACT §6, and its OpenAPI shape."""
+"""Every error response, in the one envelope (docs/api.md), and its OpenAPI shape."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from werkzeug.exceptions import UnsupportedMediaType
 
 from pilar import errors
 from pilar import tenancy
+from pilar.api.openapi import mebibytes
+from pilar.config import DEFAULTS
 from pilar.log import outages
 from pilar.schemas.errors import ErrorSchema
 
@@ -63,7 +65,7 @@ _DESCRIPTIONS = {
     403: "The user's role may not do this.",
     404: "Not found in this tenant.",
     409: "Conflicts with the data as it is.",
-    413: "The body is larger than 1 MiB.",
+    413: f"The body is larger than {mebibytes(DEFAULTS['MAX_CONTENT_LENGTH'])}.",
     415: "The body is not sent as application/json.",
     503: "The node that holds the tenant cannot be reached (`node_unavailable`), "
     "or the tenant is being switched to another node (`tenant_moving`); nothing "

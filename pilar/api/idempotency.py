@@ -9,6 +9,7 @@ The transaction rules live in ``pilar.services.idempotency``.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import re
 from collections.abc import Callable
@@ -21,15 +22,19 @@ from flask import g
 from flask import jsonify
 from flask import request
 
+from pilar.api.openapi import duration
 from pilar.errors import BadRequestError
+from pilar.models.idempotency import KEEP_HOURS
 from pilar.services import idempotency
 from pilar.tenancy import is_platform_request
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# 1-255 visible ASCII characters (CONTRACT §12).
-_KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
+# A key is 1 to this many visible ASCII characters (docs/api.md).
+MAX_KEY_LENGTH = 255
+_KEY_RE = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}")
+_KEY_RULE = f"1 to {MAX_KEY_LENGTH} visible ASCII characters"
 _PENDING = "pilar.idempotency"
 
 # The OpenAPI description of the header, on every write.
@@ -37,22 +42,22 @@ PARAMETER = {
     "name": HEADER,
     "in": "header",
     "required": False,
-    "description": "1 to 255 visible ASCII characters. A retry with the same key, "
-    "by the same user within 24 hours, gets the first answer again with "
-    "`Idempotent-Replayed: true` and changes nothing; the same key with another "
-    "method, path or body gets 422 `idempotency_key_reused`, and one still "
-    "running 409 `idempotency_key_in_use`. Only 2xx answers are kept: a write "
-    "that failed changed nothing and runs again.",
+    "description": f"{_KEY_RULE}. A retry with the same key, by the same user "
+    f"within {duration(dt.timedelta(hours=KEEP_HOURS))}, gets the first answer "
+    "again with `Idempotent-Replayed: true` and changes nothing; the same key "
+    "with another method, path or body gets 422 `idempotency_key_reused`, and "
+    "one still running 409 `idempotency_key_in_use`. Only 2xx answers are kept: "
+    "a write that failed changed nothing and runs again.",
     "schema": {
         "type": "string",
         "pattern": "^[!-~]+$",
         "minLength": 1,
-        "maxLength": 255,
+        "maxLength": MAX_KEY_LENGTH,
     },
 }
 # What a keyed write may answer besides what its view documents.
 _KEY_ERRORS = {
-    "400": f"the {HEADER} is not 1 to 255 visible ASCII characters",
+    "400": f"the {HEADER} is not {_KEY_RULE}",
     "409": f"this {HEADER} is still being run by another request "
     "(`idempotency_key_in_use`)",
     "422": f"this {HEADER} was used for another method, path or body "
@@ -108,8 +113,8 @@ def _keyed(view: Callable[..., Any]) -> Callable[..., Any]:
             return view(*args, **kwargs)
         if not _KEY_RE.fullmatch(key):
             raise BadRequestError(
-                f"{HEADER} must be 1 to 255 visible ASCII characters.",
-                errors={HEADER: ["1 to 255 visible ASCII characters."]},
+                f"{HEADER} must be {_KEY_RULE}.",
+                errors={HEADER: [f"{_KEY_RULE}."]},
             )
         return _run_keyed(view, key, args, kwargs)
 

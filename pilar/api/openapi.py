@@ -44,6 +44,11 @@ def duration(span: dt.timedelta) -> str:
     return f"{seconds} second{'' if seconds == 1 else 's'}"
 
 
+def mebibytes(size: int) -> str:
+    """Say a size in bytes in MiB, e.g. "1 MiB", for a whole number of them."""
+    return f"{size / 2**20:g} MiB"
+
+
 def init_spec(api: flask_smorest.Api) -> None:
     """Correct how ``api``'s document renders fields; before any blueprint."""
     api.spec.options.setdefault("info", {})["description"] = _DESCRIPTION

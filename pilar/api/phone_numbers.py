@@ -1,4 +1,4 @@
-"""Tenant API: ``/api/v1/phone-numbers`` (CONTRACT §5)."""
+"""Tenant API: ``/api/v1/phone-numbers`` (docs/api.md)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pilar.api.errors import error_responses
 from pilar.models import PhoneNumber
 from pilar.models import Role
 from pilar.schemas.pagination import PageArgsSchema
+from pilar.schemas.phone_numbers import SIP_DEFAULT_PORT
 from pilar.schemas.phone_numbers import PhoneNumberCreateSchema
 from pilar.schemas.phone_numbers import PhoneNumberPageSchema
 from pilar.schemas.phone_numbers import PhoneNumberSchema
@@ -47,18 +48,18 @@ class PhoneNumbers(MethodView):
         """
         return phone_number_service.list_phone_numbers(**args)
 
-    @blp.doc(security=SECURITY)
+    @blp.doc(
+        security=SECURITY,
+        description="The number must be a valid E.164 number; it is stored in "
+        "E.164 form and starts `PENDING`. A number that any studio holds gets "
+        "409. `sip_credentials` is optional; `port` defaults to "
+        f"{SIP_DEFAULT_PORT} and `transport` to `udp`.",
+    )
     @blp.arguments(PhoneNumberCreateSchema)
     @blp.response(201, PhoneNumberSchema)
     @error_responses(blp, 400, 401, 403, 409, 413, 415)
     def post(self, data: dict[str, Any]) -> PhoneNumber:
-        """Add a phone number
-
-        The number must be a valid E.164 number; it is stored in E.164 form
-        and starts `PENDING`. A number that any studio holds gets 409.
-        `sip_credentials` is optional; `port` defaults to 5060 and
-        `transport` to `udp`.
-        """
+        """Add a phone number"""
         return phone_number_service.create_phone_number(**data)
 
 

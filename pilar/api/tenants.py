@@ -1,4 +1,4 @@
-"""Platform API: ``/api/v1/tenants`` (CONTRACT §4)."""
+"""Platform API: ``/api/v1/tenants`` (docs/api.md)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pilar.api.errors import error_responses
 from pilar.api.idempotency import platform_recorder
 from pilar.api.platform import SECURITY
 from pilar.api.platform import require_platform_admin
+from pilar.config import DEFAULTS
 from pilar.models import Tenant
 from pilar.schemas.tenants import TenantCreateSchema
 from pilar.schemas.tenants import TenantDetailSchema
@@ -40,6 +41,12 @@ _PLATFORM = {
     404: "No such tenant.",
     409: "Domain or schema name taken.",
 }
+# Other processes see a change when they next reload their tenant directory.
+_SEEN_ELSEWHERE = (
+    "Takes effect at once in this process, and in others within "
+    f"`PILAR_TENANT_CACHE_TTL` seconds ({DEFAULTS['TENANT_CACHE_TTL']:g} by "
+    "default) plus one reload of their tenant directory."
+)
 
 
 @blp.route("")
@@ -88,15 +95,12 @@ class TenantsById(MethodView):
         """Show a tenant, with the tenant migration its db schema is at"""
         return tenant_service.get_tenant(tenant_id)
 
-    @blp.doc(security=SECURITY)
+    @blp.doc(security=SECURITY, description=_SEEN_ELSEWHERE)
     @blp.arguments(TenantUpdateSchema)
     @blp.response(200, TenantSchema)
     @error_responses(blp, 400, 401, 404, 409, 413, 415, descriptions=_PLATFORM)
     def patch(self, data: dict[str, Any], tenant_id: uuid.UUID) -> Tenant:
-        """Change a tenant's name, domain or status
-
-        Takes effect at once in this process and within 5 seconds in others.
-        """
+        """Change a tenant's name, domain or status"""
         return tenant_service.update_tenant(tenant_id, **data)
 
     @blp.doc(security=SECURITY)

@@ -1,4 +1,4 @@
-"""Inbound webhooks on platform hosts: WhatsApp Cloud API and Retell (CONTRACT §11).
+"""Inbound webhooks on platform hosts: WhatsApp Cloud API and Retell (docs/api.md).
 
 One callback URL per provider for the whole platform; each event is routed
 by the number it was sent to, not by host (``pilar.services.inbound``). A
@@ -9,6 +9,7 @@ the body is parsed; with the provider's secret unset, every request gets 503
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import logging
 import time
@@ -24,6 +25,9 @@ from pilar.api.blueprint import Blueprint
 from pilar.api.errors import envelope
 from pilar.api.errors import error_responses
 from pilar.api.errors import read_body
+from pilar.api.openapi import duration
+from pilar.api.openapi import mebibytes
+from pilar.config import DEFAULTS
 from pilar.errors import NotFoundError
 from pilar.inbound import retell
 from pilar.inbound import whatsapp
@@ -32,6 +36,7 @@ from pilar.schemas.webhooks import WhatsAppReceiptSchema
 from pilar.schemas.webhooks import WhatsAppVerifyArgsSchema
 from pilar.services import inbound
 from pilar.services.inbound import Receipt
+from pilar.services.inbound_conversations import ACTIVE_FOR
 from pilar.tenancy import is_platform_request
 
 logger = logging.getLogger(__name__)
@@ -40,11 +45,13 @@ logger = logging.getLogger(__name__)
 # app's 1 MiB (MAX_CONTENT_LENGTH).
 WHATSAPP_MAX_BODY = 3 * 1024 * 1024
 _NO_AUTH: list[dict[str, list[str]]] = []
+# The numbers below come from the code's constants, so the document keeps up.
+_RETELL_WINDOW = duration(dt.timedelta(milliseconds=retell.WINDOW_MS))
 _DESCRIPTIONS = {
     400: "The signed body is not the provider's payload (`invalid_payload`); "
     "nothing of it is stored.",
     401: "The signature header is missing, malformed, wrong or (Retell) more "
-    "than 5 minutes old (`invalid_signature`); nothing is stored.",
+    f"than {_RETELL_WINDOW} old (`invalid_signature`); nothing is stored.",
     403: "The verify token is not the configured one.",
     404: "Not served on a tenant host.",
     413: "The body is larger than the route's limit.",
@@ -130,8 +137,17 @@ class WhatsApp(MethodView):
         requestBody=_json_body(
             "Meta's payload: `object: whatsapp_business_account`, `entry[]."
             "changes[].value` with `metadata.phone_number_id`, `contacts[]`, "
-            "`messages[]` and `statuses[]`. At most 3 MiB."
+            "`messages[]` and `statuses[]`. At most "
+            f"{mebibytes(WHATSAPP_MAX_BODY)}."
         ),
+        description="Each `value` is routed by `metadata.phone_number_id` to the "
+        "studio whose WhatsApp channel has it. A text message becomes a turn "
+        '`{role: "user", text, at, id}` of the studio\'s WHATSAPP conversation '
+        "with the contact (`metadata.wa_id`, `metadata.contact_name`) whose last "
+        f"turn is under {duration(ACTIVE_FOR)} old, or of a new one; other types "
+        "keep `type`, with empty `text`. A message id already stored is not "
+        "stored again. 200 comes only once everything is committed, so a 5xx "
+        "makes Meta send the payload again.",
     )
     @blp.response(
         200,
@@ -141,17 +157,7 @@ class WhatsApp(MethodView):
     )
     @error_responses(blp, 400, 401, 404, 413, 503, descriptions=_DESCRIPTIONS)
     def post(self) -> Receipt | Response:
-        """Receive WhatsApp messages
-
-        Each `value` is routed by `metadata.phone_number_id` to the studio
-        whose WhatsApp channel has it. A text message becomes a turn
-        `{role: "user", text, at, id}` of the studio's WHATSAPP conversation
-        with the contact (`metadata.wa_id`, `metadata.contact_name`) whose
-        last turn is under 24 hours old, or of a new one; other types keep
-        `type`, with empty `text`. A message id already stored is not stored
-        again. 200 comes only once everything is committed, so a 5xx makes
-        Meta send the payload again.
-        """
+        """Receive WhatsApp messages"""
         secret = current_app.config.get("WHATSAPP_APP_SECRET")
         if not secret:
             return _not_configured("PILAR_WHATSAPP_APP_SECRET")
@@ -159,7 +165,9 @@ class WhatsApp(MethodView):
             body = read_body(WHATSAPP_MAX_BODY)
         except RequestEntityTooLarge:
             return envelope(
-                413, "payload_too_large", "The request body is larger than 3 MiB."
+                413,
+                "payload_too_large",
+                f"The request body is larger than {mebibytes(WHATSAPP_MAX_BODY)}.",
             )
         signature = request.headers.get(whatsapp.SIGNATURE_HEADER)
         if not whatsapp.verify_signature(body, signature, str(secret)):
@@ -179,13 +187,14 @@ class RetellCalls(MethodView):
             _signature_header(
                 retell.SIGNATURE_HEADER,
                 "`v=<unix ms>,d=<hex HMAC-SHA256 of the raw body followed by "
-                "those digits>`, keyed with `PILAR_RETELL_API_KEY`; at most 5 "
-                "minutes off.",
+                "those digits>`, keyed with `PILAR_RETELL_API_KEY`; at most "
+                f"{_RETELL_WINDOW} off.",
             )
         ],
         requestBody=_json_body(
             "Retell's `{event, call}`; `call_ended` and `call_analyzed` are "
-            "stored. At most 1 MiB."
+            "stored. At most "
+            f"{mebibytes(DEFAULTS['MAX_CONTENT_LENGTH'])}."
         ),
     )
     @blp.response(

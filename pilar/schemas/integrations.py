@@ -35,6 +35,8 @@ _TEXT = validate.Length(min=1, max=1024)
 # Where a service-account token may be fetched: Google's own token endpoints,
 # never a host of the client's choosing.
 _GOOGLE_TOKEN_HOSTS = ("oauth2.googleapis.com", "accounts.google.com")
+# The longest field name a CSV config's column_map may name.
+MAX_FIELD_NAME = 64
 
 
 class Secret(fields.String):
@@ -169,11 +171,11 @@ class CsvConfigSchema(Schema):
     )
     has_header = JSONBoolean(load_default=True)
     column_map = fields.Dict(
-        keys=fields.String(validate=validate.Length(min=1, max=64)),
+        keys=fields.String(validate=validate.Length(min=1, max=MAX_FIELD_NAME)),
         values=fields.String(validate=validate.Length(min=1, max=255)),
         metadata={
-            "description": "Our field name (1 to 64 characters) → the CSV header "
-            "that holds it."
+            "description": f"Our field name (1 to {MAX_FIELD_NAME} characters) → "
+            "the CSV header that holds it."
         },
     )
 

@@ -1,4 +1,4 @@
-"""Query arguments and envelope shared by every list (CONTRACT §6)."""
+"""Query arguments and envelope shared by every list (docs/api.md)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from marshmallow import validate
 
 from pilar.schemas.base import Schema
 
+MAX_PAGE_SIZE = 200
+
 
 class PageArgsSchema(Schema):
     limit = fields.Integer(
         load_default=50,
-        validate=validate.Range(min=1, max=200),
-        metadata={"description": "Items per page, 1 to 200."},
+        validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
+        metadata={"description": f"Items per page, 1 to {MAX_PAGE_SIZE}."},
     )
     cursor = fields.String(
         load_default=None,

@@ -18,6 +18,7 @@ from pilar.schemas.pagination import PageSchema
 from pilar.security.sealed import secrets_set
 
 SIP_TRANSPORTS = ("udp", "tcp", "tls")
+SIP_DEFAULT_PORT = 5060
 _WRITE_ONLY_NOTE = (
     "Secret: write-only, encrypted at rest, never shown; "
     "`secrets_set` says whether one is stored."
@@ -54,7 +55,9 @@ class SipCredentialsCreateSchema(Schema):
         metadata={"description": "The SIP registrar: a host name or an IP address."},
     )
     port = fields.Integer(
-        strict=True, load_default=5060, validate=validate.Range(min=1, max=65535)
+        strict=True,
+        load_default=SIP_DEFAULT_PORT,
+        validate=validate.Range(min=1, max=65535),
     )
     transport = fields.String(
         load_default="udp", validate=validate.OneOf(SIP_TRANSPORTS)

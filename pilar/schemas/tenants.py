@@ -45,9 +45,10 @@ class OwnerSchema(Schema):
     )
 
 
+MAX_NAME_LENGTH = 200
 _NAME = {
-    "description": "Blanks around it are dropped; what remains has 1 to 200 "
-    "characters.",
+    "description": "Blanks around it are dropped; what remains has 1 to "
+    f"{MAX_NAME_LENGTH} characters.",
     "pattern": NOT_BLANK_PATTERN,
 }
 _DOMAIN = {
@@ -60,7 +61,9 @@ _DOMAIN = {
 
 class TenantCreateSchema(Schema):
     name = fields.String(
-        required=True, validate=validate.Length(min=1, max=200), metadata=_NAME
+        required=True,
+        validate=validate.Length(min=1, max=MAX_NAME_LENGTH),
+        metadata=_NAME,
     )
     domain = fields.String(
         required=True, validate=validate.Length(min=1, max=253), metadata=_DOMAIN
@@ -89,7 +92,9 @@ class TenantCreateSchema(Schema):
 
 
 class TenantUpdateSchema(Schema):
-    name = fields.String(validate=validate.Length(min=1, max=200), metadata=_NAME)
+    name = fields.String(
+        validate=validate.Length(min=1, max=MAX_NAME_LENGTH), metadata=_NAME
+    )
     domain = fields.String(validate=validate.Length(min=1, max=253), metadata=_DOMAIN)
     status = fields.Enum(TenantStatus)
 
