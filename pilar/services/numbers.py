@@ -39,7 +39,7 @@ def claim_number(
     the caller commits.
     """
     try:
-        claims.claim(db.session(), kind, value, current_tenant().id, owner_id)
+        claims.claim(db.session(), _hold(kind, value, owner_id))
     except IntegrityError:
         db.session.rollback()
         raise ConflictError(
@@ -72,7 +72,11 @@ def _field_errors(field: str, message: str) -> dict[str, Any]:
 
 def release_number(kind: NumberKind, value: str, owner_id: uuid.UUID) -> None:
     """Free ``value`` with the open transaction, if ``owner_id`` holds it."""
-    claims.release(db.session(), kind, value, current_tenant().id, owner_id)
+    claims.release(db.session(), _hold(kind, value, owner_id))
+
+
+def _hold(kind: NumberKind, value: str, owner_id: uuid.UUID) -> claims.Hold:
+    return claims.Hold(kind, value, current_tenant().id, owner_id)
 
 
 def change_number(

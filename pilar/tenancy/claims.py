@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -36,63 +37,48 @@ from pilar.tenancy.scope import tenant_engine
 _PENDING_KEY = "pilar.pending_claims"
 
 
+class Hold(NamedTuple):
+    """A number of ``kind`` held by the row ``owner_id`` of tenant ``tenant_id``."""
+
+    kind: NumberKind
+    value: str
+    tenant_id: uuid.UUID
+    owner_id: uuid.UUID
+
+
 @dataclasses.dataclass
 class _Pending:
     # Claims committed for rows the session has not committed yet.
-    claimed: list[tuple[NumberKind, str, uuid.UUID, uuid.UUID]] = dataclasses.field(
-        default_factory=list
-    )
+    claimed: list[Hold] = dataclasses.field(default_factory=list)
     # Claims to release once the session has committed.
-    released: list[tuple[NumberKind, str, uuid.UUID, uuid.UUID]] = dataclasses.field(
-        default_factory=list
-    )
+    released: list[Hold] = dataclasses.field(default_factory=list)
 
 
-def claim(
-    session: orm.Session,
-    kind: NumberKind,
-    value: str,
-    tenant_id: uuid.UUID,
-    owner_id: uuid.UUID,
-) -> None:
-    """Claim ``value`` for the row ``owner_id`` of tenant ``tenant_id``.
+def claim(session: orm.Session, hold: Hold) -> None:
+    """Claim ``hold.value`` for its row.
 
     Raises ``IntegrityError`` when any tenant holds it (and, in one database,
     ``OperationalError`` for a deadlock); the caller rolls the session back.
     """
     if _in_one_database(session):
-        session.add(
-            ClaimedNumber(
-                kind=kind, value=value, tenant_id=tenant_id, owner_id=owner_id
-            )
-        )
+        session.add(ClaimedNumber(**hold._asdict()))
         session.flush()
         return
     # Begin the node's transaction first: its end is what takes the claim back.
     session.connection(bind_arguments={"bind": tenant_engine(session)})
     with db.engine.begin() as conn:
-        conn.execute(
-            sa.insert(ClaimedNumber).values(
-                kind=kind, value=value, tenant_id=tenant_id, owner_id=owner_id
-            )
-        )
+        conn.execute(sa.insert(ClaimedNumber).values(**hold._asdict()))
     _crash_point("claim_committed")
-    _pending(session).claimed.append((kind, value, tenant_id, owner_id))
+    _pending(session).claimed.append(hold)
 
 
-def release(
-    session: orm.Session,
-    kind: NumberKind,
-    value: str,
-    tenant_id: uuid.UUID,
-    owner_id: uuid.UUID,
-) -> None:
-    """Free ``value`` if the row ``owner_id`` holds it, once the session commits."""
+def release(session: orm.Session, hold: Hold) -> None:
+    """Free ``hold.value`` if its row holds it, once the session commits."""
     if _in_one_database(session):
-        session.execute(_delete(kind, value, tenant_id, owner_id))
+        session.execute(_delete(hold))
         return
     session.connection(bind_arguments={"bind": tenant_engine(session)})
-    _pending(session).released.append((kind, value, tenant_id, owner_id))
+    _pending(session).released.append(hold)
 
 
 def number_holders(schema_name: str) -> sa.CompoundSelect[str, str, uuid.UUID]:
@@ -142,14 +128,12 @@ def _pending(session: orm.Session) -> _Pending:
     return pending
 
 
-def _delete(
-    kind: NumberKind, value: str, tenant_id: uuid.UUID, owner_id: uuid.UUID
-) -> sa.Delete:
+def _delete(hold: Hold) -> sa.Delete:
     return sa.delete(ClaimedNumber).where(
-        ClaimedNumber.kind == kind,
-        ClaimedNumber.value == value,
-        ClaimedNumber.tenant_id == tenant_id,
-        ClaimedNumber.owner_id == owner_id,
+        ClaimedNumber.kind == hold.kind,
+        ClaimedNumber.value == hold.value,
+        ClaimedNumber.tenant_id == hold.tenant_id,
+        ClaimedNumber.owner_id == hold.owner_id,
     )
 
 
@@ -167,7 +151,7 @@ def _after_commit(session: orm.Session) -> None:
     if pending.released:
         with db.engine.begin() as conn:
             for released in pending.released:
-                conn.execute(_delete(*released))
+                conn.execute(_delete(released))
 
 
 @event.listens_for(orm.Session, "after_transaction_end")
@@ -182,4 +166,4 @@ def _after_transaction_end(
     # Rolled back or closed without a commit: no row holds these claims.
     with db.engine.begin() as conn:
         for claimed in pending.claimed:
-            conn.execute(_delete(*claimed))
+            conn.execute(_delete(claimed))
