@@ -30,6 +30,7 @@ from pilar.tenancy.fleet.archive.manifest import SCHEMA_SECTION
 from pilar.tenancy.fleet.archive.manifest import ArchivedTenant
 from pilar.tenancy.fleet.archive.manifest import HeldNumber
 from pilar.tenancy.fleet.archive.manifest import Manifest
+from pilar.tenancy.fleet.archive.manifest import tenant_key
 from pilar.tenancy.fleet.archive.spool import ArchiveWriter
 from pilar.tenancy.fleet.revisions import read_revision
 from pilar.tenancy.names import normalize_host
@@ -151,11 +152,10 @@ def _export_control_plane(writer: ArchiveWriter, tenant: ArchivedTenant) -> None
 def _rows_of(
     table: str, columns: tuple[str, ...], tenant_id: uuid.UUID
 ) -> sql.Composed:
-    key = "id" if table == "tenants" else "tenant_id"
     return sql.SQL("(SELECT {} FROM {} WHERE {} = {})").format(
-        sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+        tables.names(columns),
         sql.Identifier(PUBLIC_SCHEMA, table),
-        sql.Identifier(key),
+        sql.Identifier(tenant_key(table)),
         sql.Literal(str(tenant_id)),
     )
 

@@ -50,6 +50,7 @@ from pilar.tenancy.fleet.archive.manifest import SCHEMA_SECTION
 from pilar.tenancy.fleet.archive.manifest import ArchiveReader
 from pilar.tenancy.fleet.archive.manifest import Manifest
 from pilar.tenancy.fleet.archive.manifest import MemberStream
+from pilar.tenancy.fleet.archive.manifest import tenant_key
 from pilar.tenancy.fleet.migrations import head_revision
 from pilar.tenancy.fleet.migrations import script_directory
 from pilar.tenancy.fleet.migrations import upgrade_schema
@@ -262,22 +263,21 @@ def _insert_rows(
         ).format(staging, public_table),
     )
     loaded = _copy_member(
-        conn, sql.SQL("{} ({})").format(staging, _names(member.columns)), stream
+        conn, sql.SQL("{} ({})").format(staging, tables.names(member.columns)), stream
     )
     columns = list(member.columns) + [c for c in overrides if c not in member.columns]
     values = [
         sql.Literal(overrides[c]) if c in overrides else sql.Identifier(c)
         for c in columns
     ]
-    key = "id" if member.table == "tenants" else "tenant_id"
     inserted = tables.execute(
         conn,
         sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} WHERE {} = {}").format(
             public_table,
-            _names(columns),
+            tables.names(columns),
             sql.SQL(", ").join(values),
             staging,
-            sql.Identifier(key),
+            sql.Identifier(tenant_key(member.table)),
             sql.Literal(str(target.id)),
         ),
     )
@@ -305,10 +305,6 @@ def _copy_member(
             f"says {member.rows}."
         )
     return loaded
-
-
-def _names(columns: list[str] | tuple[str, ...]) -> sql.Composed:
-    return sql.SQL(", ").join(sql.Identifier(c) for c in columns)
 
 
 def _crash_point(name: str) -> None:

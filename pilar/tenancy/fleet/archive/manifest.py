@@ -133,6 +133,11 @@ class Manifest:
         ).encode()
 
 
+def tenant_key(table: str) -> str:
+    """Return the column of the control-plane ``table`` that holds the tenant's id."""
+    return "id" if table == "tenants" else "tenant_id"
+
+
 def parse_manifest(raw: bytes) -> Manifest:
     """Return the manifest in ``raw``; raise ``ArchiveError`` saying what is wrong."""
     try:

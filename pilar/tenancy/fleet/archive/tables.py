@@ -116,10 +116,12 @@ def copy_in(
 
 def columns_of(schema_name: str, table: str, columns: Iterable[str]) -> sql.Composed:
     """Return ``"schema"."table" ("column", …)``, quoted by the driver."""
-    return sql.SQL("{} ({})").format(
-        sql.Identifier(schema_name, table),
-        sql.SQL(", ").join(sql.Identifier(c) for c in columns),
-    )
+    return sql.SQL("{} ({})").format(sql.Identifier(schema_name, table), names(columns))
+
+
+def names(columns: Iterable[str]) -> sql.Composed:
+    """Return ``"column", …``, quoted by the driver."""
+    return sql.SQL(", ").join(sql.Identifier(c) for c in columns)
 
 
 def held_numbers(conn: sa.Connection, schema_name: str) -> list[HeldNumber]:
