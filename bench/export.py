@@ -260,7 +260,7 @@ def idle(app: Flask) -> dict[str, Any]:
 
 def export(app: Flask, domain: str, path: str) -> dict[str, Any]:
     from pilar.tenancy.fleet.archive import export_tenant
-    from pilar.tenancy.fleet.archive.manifest import ArchiveReader
+    from pilar.tenancy.fleet.archive.reader import ArchiveReader
 
     summary = export_tenant(domain, Path(path))
     with open(path, "rb") as file:
@@ -270,7 +270,7 @@ def export(app: Flask, domain: str, path: str) -> dict[str, Any]:
 
 def import_(app: Flask, path: str, domain: str, schema_name: str) -> dict[str, Any]:
     from pilar.tenancy.fleet.archive import import_tenant
-    from pilar.tenancy.fleet.archive.manifest import ArchiveReader
+    from pilar.tenancy.fleet.archive.reader import ArchiveReader
 
     summary = import_tenant(
         Path(path), domain=domain, schema_name=schema_name, node=SECOND_NODE

@@ -47,10 +47,10 @@ from pilar.tenancy.fleet.archive.conflicts import control_plane_conflicts
 from pilar.tenancy.fleet.archive.conflicts import find_conflicts
 from pilar.tenancy.fleet.archive.conflicts import refuse_conflicts
 from pilar.tenancy.fleet.archive.manifest import SCHEMA_SECTION
-from pilar.tenancy.fleet.archive.manifest import ArchiveReader
 from pilar.tenancy.fleet.archive.manifest import Manifest
-from pilar.tenancy.fleet.archive.manifest import MemberStream
 from pilar.tenancy.fleet.archive.manifest import tenant_key
+from pilar.tenancy.fleet.archive.reader import ArchiveReader
+from pilar.tenancy.fleet.archive.reader import MemberStream
 from pilar.tenancy.fleet.migrations import head_revision
 from pilar.tenancy.fleet.migrations import script_directory
 from pilar.tenancy.fleet.migrations import upgrade_schema
