@@ -15,6 +15,12 @@ restores it.
 Conflicts (domain, schema name, tenant id, a number claimed by another
 tenant) are all reported at once, before anything is loaded, and checked
 again when the rows are written.
+
+This module owns the import as one operation: what is checked before
+anything is loaded (the archive's revision, the target's names and node,
+the conflicts), and which transactions the loading runs in and the order
+they commit, which is what makes it all or nothing. The loading itself is
+``loading``'s.
 """
 
 from __future__ import annotations
@@ -23,42 +29,29 @@ import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import sqlalchemy as sa
 from flask import current_app
-from psycopg import sql
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.exc import ProgrammingError
 
 from pilar.db.extensions import db
 from pilar.errors import ArchiveError
 from pilar.errors import ValidationError
-from pilar.errors import first_line
 from pilar.models import DEFAULT_NODE
-from pilar.models import ClaimedNumber
 from pilar.models import Tenant
-from pilar.models.base import PUBLIC_SCHEMA
 from pilar.tenancy import directory
 from pilar.tenancy import get_nodes
 from pilar.tenancy.fleet import provisioning
-from pilar.tenancy.fleet.archive import tables
 from pilar.tenancy.fleet.archive.conflicts import Target
-from pilar.tenancy.fleet.archive.conflicts import control_plane_conflicts
 from pilar.tenancy.fleet.archive.conflicts import find_conflicts
 from pilar.tenancy.fleet.archive.conflicts import refuse_conflicts
-from pilar.tenancy.fleet.archive.manifest import SCHEMA_SECTION
+from pilar.tenancy.fleet.archive.loading import load_schema
+from pilar.tenancy.fleet.archive.loading import write_control_plane
 from pilar.tenancy.fleet.archive.manifest import Manifest
-from pilar.tenancy.fleet.archive.manifest import tenant_key
 from pilar.tenancy.fleet.archive.reader import ArchiveReader
 from pilar.tenancy.fleet.archive.reader import MemberStream
 from pilar.tenancy.fleet.migrations import head_revision
 from pilar.tenancy.fleet.migrations import script_directory
-from pilar.tenancy.fleet.migrations import upgrade_schema
-from pilar.tenancy.locks import lock_tenant
 from pilar.tenancy.names import validate_domain
 from pilar.tenancy.names import validate_schema_name
-
-_LOAD_ERRORS = (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,8 +91,8 @@ def import_tenant(
         streams = reader.members()
         if target.node == DEFAULT_NODE:
             with db.engine.connect() as conn, conn.begin():
-                revision, rows = _load_schema(conn, streams, manifest, target)
-                rows += _write_control_plane(conn, conn, streams, target, revision)
+                revision, rows = load_schema(conn, streams, manifest, target)
+                rows += write_control_plane(conn, conn, streams, target, revision)
         else:
             revision, rows = _import_on_node(streams, manifest, target)
     directory().invalidate(target.domain)
@@ -113,9 +106,9 @@ def _import_on_node(
     # rows, and commits last (see the module's docstring).
     with get_nodes().engine(target.node).connect() as node_conn:
         node_transaction = node_conn.begin()
-        revision, rows = _load_schema(node_conn, streams, manifest, target)
+        revision, rows = load_schema(node_conn, streams, manifest, target)
         with db.engine.connect() as conn, conn.begin():
-            rows += _write_control_plane(conn, node_conn, streams, target, revision)
+            rows += write_control_plane(conn, node_conn, streams, target, revision)
         try:
             _crash_point("imported_rows")
             node_transaction.commit()
@@ -155,156 +148,6 @@ def _target(
             errors={"node": [f"Not one of {', '.join(get_nodes().names)}."]},
         )
     return Target(manifest.tenant.id, domain, schema_name, node)
-
-
-def _load_schema(
-    node_conn: sa.Connection,
-    streams: Iterator[MemberStream],
-    manifest: Manifest,
-    target: Target,
-) -> tuple[str, int]:
-    """Build the db schema at the archive's revision, load its rows, upgrade it.
-
-    Returns the revision reached and the rows loaded. Commits nothing.
-    """
-    location = current_app.config["TENANT_MIGRATIONS_DIR"]
-    lock_tenant(node_conn, target.schema_name)
-    try:
-        node_conn.execute(sa.schema.CreateSchema(target.schema_name))
-    except ProgrammingError as err:
-        if not isinstance(err.orig, psycopg.errors.DuplicateSchema):
-            raise
-        taken = f"{target.schema_name!r} was created meanwhile on {target.node!r}."
-        refuse_conflicts({"schema_name": [taken]}, target)
-    head = head_revision(location)
-    if manifest.revision == head:
-        provisioning.build_schema(node_conn, target.schema_name)
-    else:
-        upgrade_schema(
-            node_conn, target.schema_name, location, manifest.revision, record=False
-        )
-    rows = 0
-    for member in manifest.members:
-        if member.section == SCHEMA_SECTION:
-            stream = next(streams)
-            columns = tables.columns_of(
-                target.schema_name, member.table, member.columns
-            )
-            rows += _copy_member(node_conn, columns, stream)
-    if manifest.revision != head:
-        upgrade_schema(node_conn, target.schema_name, location, head, record=False)
-    return head, rows
-
-
-def _write_control_plane(
-    conn: sa.Connection,
-    node_conn: sa.Connection,
-    streams: Iterator[MemberStream],
-    target: Target,
-    revision: str,
-) -> int:
-    """Write the tenant's control-plane rows and claim its numbers; commits nothing.
-
-    Returns the rows written (claims aside).
-    """
-    numbers = tuple(tables.held_numbers(node_conn, target.schema_name))
-    refuse_conflicts(control_plane_conflicts(conn, target, numbers), target)
-    overrides = {
-        "domain": target.domain,
-        "schema_name": target.schema_name,
-        "node": target.node,
-        "schema_revision": revision,
-    }
-    rows = 0
-    try:
-        with conn.begin_nested():
-            for stream in streams:
-                table = stream.member.table
-                rows += _insert_rows(
-                    conn, stream, target, overrides if table == "tenants" else {}
-                )
-            if numbers:
-                conn.execute(
-                    sa.insert(ClaimedNumber),
-                    [
-                        {
-                            "kind": n.kind,
-                            "value": n.value,
-                            "tenant_id": target.id,
-                            "owner_id": n.owner_id,
-                        }
-                        for n in numbers
-                    ],
-                )
-    except (IntegrityError, psycopg.errors.UniqueViolation):
-        # Another create or import took a name or number since the check.
-        refuse_conflicts(control_plane_conflicts(conn, target, numbers), target)
-        raise
-    return rows
-
-
-def _insert_rows(
-    conn: sa.Connection,
-    stream: MemberStream,
-    target: Target,
-    overrides: dict[str, str],
-) -> int:
-    """Load a control-plane member into a temporary table, then insert its rows.
-
-    Values in ``overrides`` replace the archive's (a renamed tenant's domain).
-    """
-    member = stream.member
-    public_table = sql.Identifier(PUBLIC_SCHEMA, member.table)
-    staging = sql.Identifier(f"pilar_import_{member.table}")
-    tables.execute(
-        conn,
-        sql.SQL(
-            "CREATE TEMPORARY TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP"
-        ).format(staging, public_table),
-    )
-    loaded = _copy_member(
-        conn, sql.SQL("{} ({})").format(staging, tables.names(member.columns)), stream
-    )
-    columns = list(member.columns) + [c for c in overrides if c not in member.columns]
-    values = [
-        sql.Literal(overrides[c]) if c in overrides else sql.Identifier(c)
-        for c in columns
-    ]
-    inserted = tables.execute(
-        conn,
-        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} WHERE {} = {}").format(
-            public_table,
-            tables.names(columns),
-            sql.SQL(", ").join(values),
-            staging,
-            sql.Identifier(tenant_key(member.table)),
-            sql.Literal(str(target.id)),
-        ),
-    )
-    if inserted != loaded or (member.table == "tenants" and inserted != 1):
-        raise ArchiveError(
-            f"The archive's {member.name} holds rows of another tenant than its "
-            "manifest's."
-        )
-    return inserted
-
-
-def _copy_member(
-    conn: sa.Connection, columns: sql.Composable, stream: MemberStream
-) -> int:
-    member = stream.member
-    try:
-        loaded = tables.copy_in(conn, columns, stream.chunks())
-    except _LOAD_ERRORS as err:
-        raise ArchiveError(
-            f"The archive's {member.name} does not load: {first_line(err)}."
-        ) from None
-    if loaded != member.rows:
-        raise ArchiveError(
-            f"The archive's {member.name} holds {loaded} rows; its manifest "
-            f"says {member.rows}."
-        )
-    return loaded
 
 
 def _crash_point(name: str) -> None:
