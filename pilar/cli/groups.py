@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import IO
 from typing import Any
 
 import click
@@ -38,6 +39,18 @@ class CommandGroup(click.Group):
             raise SetupError(f"Node {err.node!r} is unavailable.") from err
         except ConfigurationError as err:
             raise SetupError(str(err)) from err
+
+
+class ReportedFailure(click.ClickException):
+    """The end of a report that says what failed (migrate, doctor): status 1.
+
+    Printed as the rest of the report is, on stdout and without "Error: ",
+    so a report sent to a file stays whole and reads the same as one that
+    found nothing wrong.
+    """
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(self.format_message(), file=file)
 
 
 def fail(error: PilarError) -> click.ClickException:

@@ -9,6 +9,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from pilar.cli.groups import CommandGroup
+from pilar.cli.groups import ReportedFailure
 from pilar.cli.groups import fail
 from pilar.cli.tables import echo_table
 from pilar.db.extensions import db
@@ -163,34 +164,36 @@ def migrate(
 
 
 def _report_run(plan: runner.Plan, outcomes: list[runner.Outcome]) -> None:
+    """Print what the run did; a run where a tenant failed ends in status 1."""
     failed = [o for o in outcomes if not o.ok]
-    click.echo(
+    report = [
         f"Target {plan.destination}: {len(outcomes) - len(failed)} migrated, "
         f"{len(plan.up_to_date)} already there, {len(failed)} failed."
-    )
+    ]
     nodes = sorted({t.node for t in plan.pending + plan.up_to_date})
     if nodes != [DEFAULT_NODE]:
         for node in nodes:
             done = [o for o in outcomes if o.node == node]
             node_failed = sum(not o.ok for o in done)
             there = sum(t.node == node for t in plan.up_to_date)
-            click.echo(
+            report.append(
                 f"  node {node}: {len(done) - node_failed} migrated, "
                 f"{there} already there, {node_failed} failed"
             )
     if len(outcomes) < len(plan.pending):
-        click.echo(
+        report.append(
             f"A canary tenant failed: the other {len(plan.pending) - len(outcomes)} "
             "tenants were not migrated."
         )
     for outcome in failed:
         stays_at = outcome.before or "none"
-        click.echo(
+        report.append(
             f"FAILED {outcome.domain} ({outcome.schema_name} on node {outcome.node}, "
             f"stays at {stays_at}): {outcome.error}"
         )
     if failed:
-        raise click.exceptions.Exit(1)
+        raise ReportedFailure("\n".join(report))
+    click.echo("\n".join(report))
 
 
 @group.command("revision")
@@ -238,9 +241,10 @@ def doctor(fix: bool) -> None:
         )
         remaining += not repaired.fixed
         click.echo(f"  {'fixed' if repaired.fixed else 'NOT FIXED'}: {repaired.note}")
-    click.echo(f"{len(problems)} problems found, {remaining} remain.")
+    summary = f"{len(problems)} problems found, {remaining} remain."
     if remaining:
-        raise click.exceptions.Exit(1)
+        raise ReportedFailure(summary)
+    click.echo(summary)
 
 
 @group.command("drop")
