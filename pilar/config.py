@@ -1,4 +1,4 @@
-"""Configuration: defaults, the environment variables of CONTRACT §2, required keys."""
+"""Configuration: defaults, the environment (docs/configuration.md), required keys."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "PLATFORM_HOSTS": "localhost,127.0.0.1",
     "ADMIN_TOKEN": None,
     # Other processes see a tenant's change of domain or status, or its
-    # deletion, within this many seconds plus one reload (CONTRACT §4: 5).
+    # deletion, within this many seconds plus one reload (docs/tenancy.md).
     "TENANT_CACHE_TTL": 4.0,
     "MIGRATIONS_DIR": str(ROOT / "migrations"),
     "TENANT_MIGRATIONS_DIR": str(ROOT / "tenant_migrations"),
@@ -39,7 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "DB_POOL_PING_IDLE": 2.0,
     # Seconds a connection attempt may take (libpq's smallest is 2).
     "DB_CONNECT_TIMEOUT": 2,
-    # CONTRACT §9: more nodes as "name=url" pairs, and where new tenants go.
+    # More nodes as "name=url" pairs, and where new tenants go (docs/nodes.md).
     "NODES": "",
     "PLACEMENT_NODES": None,
     # A node that failed a connection attempt is not tried again for this
@@ -52,7 +52,7 @@ DEFAULTS: dict[str, Any] = {
     # waits this long for it before answering 503 tenant_moving.
     "MOVE_WAIT_SECONDS": 5.0,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
-    # CONTRACT §11: the inbound webhooks answer 503 not_configured while unset.
+    # The inbound webhooks answer 503 not_configured while unset (docs/api.md).
     "WHATSAPP_APP_SECRET": None,
     "WHATSAPP_VERIFY_TOKEN": None,
     "RETELL_API_KEY": None,

@@ -1,4 +1,4 @@
-"""Tenant API: ``/api/v1/conversations`` and their messages (CONTRACT §5)."""
+"""Tenant API: ``/api/v1/conversations`` and their messages (docs/api.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Platform API: ``/api/v1/nodes`` (CONTRACT §9)."""
+"""Platform API: ``/api/v1/nodes`` (docs/nodes.md)."""
 
 from __future__ import annotations
 

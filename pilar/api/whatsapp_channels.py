@@ -1,4 +1,4 @@
-"""Tenant API: ``/api/v1/whatsapp-channels`` (CONTRACT §5)."""
+"""Tenant API: ``/api/v1/whatsapp-channels`` (docs/api.md)."""
 
 from __future__ import annotations
 

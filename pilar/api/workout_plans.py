@@ -1,4 +1,4 @@
-"""Tenant API: ``/api/v1/workout-plans`` (CONTRACT §5)."""
+"""Tenant API: ``/api/v1/workout-plans`` (docs/api.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Enumerations of the domain (CONTRACT §1), shared by models and schemas."""
+"""Enumerations of the domain, shared by models and schemas."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Idempotency keys: the first answer to a keyed write, to replay to its retries.
 
-A key is recorded in the transaction of the write it answers (CONTRACT §12),
+A key is recorded in the transaction of the write it answers (docs/api.md),
 so a write that committed has its key and a retry replays it; one that did
 not commit has none and runs again. Tenant writes keep their keys in the
 tenant's schema, on its node; platform writes in ``public``. Rows older than

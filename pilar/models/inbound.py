@@ -37,7 +37,7 @@ class InboundEvent(TenantModel):
 CONTACT_KEY_LENGTH = 64
 
 # A contact's WhatsApp conversations, newest first: what an inbound message
-# looks up to join the conversation still active (CONTRACT §11). Declared
+# looks up to join the conversation still active (docs/api.md). Declared
 # here, beside the webhooks' own table, because only they query it.
 CONTACT_INDEX = sa.Index(
     "ix_conversations_channel_wa_id_created_at",

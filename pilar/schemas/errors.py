@@ -1,4 +1,4 @@
-"""The error envelope of CONTRACT §6, for the OpenAPI document."""
+"""The error envelope (docs/api.md), for the OpenAPI document."""
 
 from __future__ import annotations
 

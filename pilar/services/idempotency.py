@@ -1,4 +1,4 @@
-"""Idempotency keys (CONTRACT §12): replaying a keyed write instead of repeating it.
+"""Idempotency keys (docs/api.md): replaying a keyed write instead of repeating it.
 
 A keyed write runs as one transaction that ends with its key: the service
 code's ``commit()`` calls only flush while it runs (``pilar.db.extensions``), and

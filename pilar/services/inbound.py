@@ -9,7 +9,7 @@ once all have.
 Each message or call is stored once: its provider id goes into
 ``inbound_events`` in the transaction that stores it, with
 ``ON CONFLICT DO NOTHING``, so a retry or a concurrent duplicate delivery
-finds the key taken and stores nothing (CONTRACT §11).
+finds the key taken and stores nothing (docs/api.md, "Inbound webhooks").
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Which WHATSAPP conversation an inbound message joins, and writing it there.
 
-CONTRACT §11: a message joins the newest conversation with its contact
-(``metadata.wa_id``) whose last turn is under 24 hours older than the
-message; otherwise it starts a new one. A turn's age is its ``at``; a
-conversation whose last turn has none is dated by its ``updated_at``.
+A message joins the newest conversation with its contact
+(``metadata.wa_id``) whose last turn is under ``ACTIVE_FOR`` older than the
+message; otherwise it starts a new one (docs/api.md, "Inbound webhooks"). A
+turn's age is its ``at``; a conversation whose last turn has none is dated by
+its ``updated_at``.
 
 The caller holds the contact's lock (``pilar.tenancy.locks``), so what
 ``recent_conversations`` reads stays true until it commits. However many

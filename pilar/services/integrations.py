@@ -22,7 +22,8 @@ from pilar.security import sealed
 from pilar.services.pagination import KeysetList
 from pilar.services.pagination import RowPage
 
-# The † keys of CONTRACT §5, as dotted paths into each type's config.
+# The write-only secrets of each type (docs/api.md), as dotted paths into its
+# config.
 SECRET_KEYS: dict[TenantIntegrationType, tuple[str, ...]] = {
     TenantIntegrationType.MAGICLINE: ("api_key",),
     TenantIntegrationType.FITOGRAM: ("api_key",),

@@ -56,7 +56,7 @@ def _place_on_default_node(body: dict[str, Any]) -> None:
     """Send a node name of the document's form as ``default``.
 
     A tenant goes to a configured node, and only ``default`` is one wherever
-    the server runs (CONTRACT §9); another name gets 422.
+    the server runs (docs/nodes.md); another name gets 422.
     """
     node = body.get("node")
     if isinstance(node, str) and 1 <= len(node) <= 32:

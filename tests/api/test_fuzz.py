@@ -1,6 +1,6 @@
 """Random requests to every tenant endpoint of phone numbers, WhatsApp channels,
 conversations and workout plans: whatever is sent, the answer is never a 5xx and
-every error is in the envelope of CONTRACT §6."""
+every error is in the error envelope of the OpenAPI document."""
 
 from __future__ import annotations
 

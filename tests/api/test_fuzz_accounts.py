@@ -1,6 +1,6 @@
 """Random requests to signing in, users and integrations on a tenant host:
 whatever is sent, the answer is never a 5xx and every error is in the
-envelope of CONTRACT §6."""
+error envelope of the OpenAPI document."""
 
 from __future__ import annotations
 

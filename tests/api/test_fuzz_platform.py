@@ -1,5 +1,5 @@
 """Random requests to the platform API's tenants: whatever is sent, the answer
-is never a 5xx and every error is in the envelope of CONTRACT §6. Every
+is never a 5xx and every error is in the error envelope of the OpenAPI document. Every
 tenant the fuzz creates is deleted after it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Idempotency-Key on writes (CONTRACT §12): a retry is replayed, never repeated."""
+"""Idempotency-Key on writes (docs/api.md): a retry is replayed, never repeated."""
 
 from __future__ import annotations
 
