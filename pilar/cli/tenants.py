@@ -236,9 +236,7 @@ def doctor(fix: bool) -> None:
         if not fix:
             remaining += 1
             continue
-        repaired = checks.repair(
-            problem, provisioning.build_schema, claim_grace_seconds=grace
-        )
+        repaired = checks.repair(problem, claim_grace_seconds=grace)
         remaining += not repaired.fixed
         click.echo(f"  {'fixed' if repaired.fixed else 'NOT FIXED'}: {repaired.note}")
     summary = f"{len(problems)} problems found, {remaining} remain."

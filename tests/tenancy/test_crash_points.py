@@ -30,6 +30,9 @@ from pilar.tenancy import claims
 from pilar.tenancy import get_nodes
 from pilar.tenancy import tenant_scope
 from pilar.tenancy.fleet import provisioning
+from pilar.tenancy.fleet.building import build_schema
+from pilar.tenancy.fleet.provisioning import creating
+from pilar.tenancy.fleet.provisioning import dropping
 from tests.conftest import dispose_app
 from tests.conftest import make_fleet_app
 from tests.conftest import unique_domain
@@ -102,7 +105,7 @@ def create_number(app: Flask, tenant: Tenant, number: str) -> uuid.UUID:
 def test_a_crash_after_a_create_commits_its_rows_leaves_a_tenant_doctor_builds(
     fleet_app, monkeypatch
 ):
-    crash_at(monkeypatch, provisioning, "created_rows")
+    crash_at(monkeypatch, creating, "created_rows")
     domain = unique_domain()
     with fleet_app.app_context(), pytest.raises(Crash):
         provisioning.create_tenant("Studio", domain, node="eu2")
@@ -123,7 +126,7 @@ def test_a_crash_after_a_drop_deletes_the_rows_leaves_a_schema_doctor_drops(
 ):
     tenant = make_tenant(fleet_app)
     add_plan(fleet_app, tenant)
-    crash_at(monkeypatch, provisioning, "deleted_rows")
+    crash_at(monkeypatch, dropping, "deleted_rows")
     with fleet_app.app_context(), pytest.raises(Crash):
         provisioning.drop_tenant(tenant.id)
     monkeypatch.undo()
@@ -141,7 +144,7 @@ def test_a_crash_after_a_drop_drops_the_schema_leaves_a_record_doctor_forgets(
     fleet_app, monkeypatch
 ):
     tenant = make_tenant(fleet_app)
-    crash_at(monkeypatch, provisioning, "dropped_schema")
+    crash_at(monkeypatch, dropping, "dropped_schema")
     with fleet_app.app_context(), pytest.raises(Crash):
         provisioning.drop_tenant(tenant.id)
     monkeypatch.undo()
@@ -285,7 +288,7 @@ def test_a_schema_on_another_node_than_its_tenants_is_an_orphan_there(fleet_app)
     tenant = make_tenant(fleet_app, "eu2")
     with fleet_app.app_context(), get_nodes().engine("eu3").begin() as conn:
         conn.execute(sa.schema.CreateSchema(tenant.schema_name))
-        provisioning.build_schema(conn, tenant.schema_name)
+        build_schema(conn, tenant.schema_name)
     assert_repaired(
         fleet_app, f"SCHEMA_WITHOUT_TENANT {tenant.schema_name} on node eu3"
     )

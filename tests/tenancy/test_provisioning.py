@@ -14,6 +14,7 @@ from pilar.errors import ConflictError
 from pilar.models import Tenant
 from pilar.models import TenantUser
 from pilar.tenancy.fleet import provisioning
+from pilar.tenancy.fleet.provisioning import creating
 from tests.conftest import make_app
 from tests.conftest import unique_domain
 
@@ -42,13 +43,13 @@ def _counts(app, domain, schema_name):
 @pytest.mark.parametrize("step", ["build_schema", "hash_password"])
 def test_failure_after_the_schema_is_created_leaves_nothing(app, monkeypatch, step):
     """A crash at any later step rolls back the row, the schema and the owner."""
-    real = getattr(provisioning, step)
+    real = getattr(creating, step)
 
     def fail_after(*args, **kwargs):
         real(*args, **kwargs)
         raise InjectedError(step)
 
-    monkeypatch.setattr(provisioning, step, fail_after)
+    monkeypatch.setattr(creating, step, fail_after)
     domain = unique_domain("atomic")
     schema_name = domain.split(".")[0]
     with app.app_context(), pytest.raises(InjectedError):
@@ -68,7 +69,7 @@ def test_failed_create_over_http_answers_500_and_leaves_nothing(
     def explode(*args, **kwargs):
         raise InjectedError("after CREATE SCHEMA")
 
-    monkeypatch.setattr(provisioning, "build_schema", explode)
+    monkeypatch.setattr(creating, "build_schema", explode)
     domain = unique_domain("atomic")
     response = app.test_client().post(
         "/api/v1/tenants",
@@ -150,7 +151,7 @@ def _create_racing_an_open_transaction(app, first, second):
 
     with app.app_context(), db.engine.connect() as conn, db.engine.connect() as probe:
         with conn.begin():
-            provisioning._create_in_transaction(
+            creating._create_in_transaction(
                 conn, conn, "First", first[0], first[1], None, "default"
             )
             racer = threading.Thread(target=create_second)

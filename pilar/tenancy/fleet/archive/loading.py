@@ -25,7 +25,6 @@ from pilar.errors import ArchiveError
 from pilar.errors import first_line
 from pilar.models import ClaimedNumber
 from pilar.models.base import PUBLIC_SCHEMA
-from pilar.tenancy.fleet import provisioning
 from pilar.tenancy.fleet.archive import tables
 from pilar.tenancy.fleet.archive.conflicts import Target
 from pilar.tenancy.fleet.archive.conflicts import control_plane_conflicts
@@ -34,6 +33,7 @@ from pilar.tenancy.fleet.archive.manifest import SCHEMA_SECTION
 from pilar.tenancy.fleet.archive.manifest import Manifest
 from pilar.tenancy.fleet.archive.manifest import tenant_key
 from pilar.tenancy.fleet.archive.reader import MemberStream
+from pilar.tenancy.fleet.building import build_schema
 from pilar.tenancy.fleet.migrations import head_revision
 from pilar.tenancy.fleet.migrations import upgrade_schema
 from pilar.tenancy.locks import lock_tenant
@@ -61,12 +61,7 @@ def load_schema(
         taken = f"{target.schema_name!r} was created meanwhile on {target.node!r}."
         refuse_conflicts({"schema_name": [taken]}, target)
     head = head_revision(location)
-    if manifest.revision == head:
-        provisioning.build_schema(node_conn, target.schema_name)
-    else:
-        upgrade_schema(
-            node_conn, target.schema_name, location, manifest.revision, record=False
-        )
+    build_schema(node_conn, target.schema_name, manifest.revision)
     rows = 0
     for member in manifest.members:
         if member.section == SCHEMA_SECTION:

@@ -22,7 +22,6 @@ from pilar.models import DEFAULT_NODE
 from pilar.tenancy.fleet.doctor import claims
 from pilar.tenancy.fleet.doctor import moves
 from pilar.tenancy.fleet.doctor import schemas
-from pilar.tenancy.fleet.doctor.problems import BuildSchema
 from pilar.tenancy.fleet.doctor.problems import Problem
 from pilar.tenancy.fleet.doctor.problems import ProblemKind
 from pilar.tenancy.fleet.doctor.problems import Repair
@@ -70,9 +69,7 @@ def find_problems(*, claim_grace_seconds: float) -> list[Problem]:
     return problems + number_problems
 
 
-def repair(
-    problem: Problem, build_schema: BuildSchema, *, claim_grace_seconds: float
-) -> Repair:
+def repair(problem: Problem, *, claim_grace_seconds: float) -> Repair:
     """Repair ``problem`` if it is still there; see each kind's repair."""
     if problem.kind is ProblemKind.NODE_UNREACHABLE:
         return Repair(problem, False, "start the node, then run doctor again")
@@ -80,4 +77,4 @@ def repair(
         return moves.repair_move(problem)
     if problem.number is not None:
         return claims.repair_claim(problem, claim_grace_seconds)
-    return schemas.repair_schema(problem, build_schema)
+    return schemas.repair_schema(problem)

@@ -5,15 +5,11 @@ from __future__ import annotations
 import dataclasses
 import enum
 import uuid
-from collections.abc import Callable
-
-import sqlalchemy as sa
 
 from pilar.models import DEFAULT_NODE
 from pilar.models import NumberKind
 
 # Brings a new, empty db schema to the newest revision; returns the revision.
-BuildSchema = Callable[[sa.Connection, str], str]
 
 
 class ProblemKind(enum.Enum):

@@ -22,8 +22,8 @@ from pilar.models import Tenant
 from pilar.models import TenantModel
 from pilar.tenancy import get_nodes
 from pilar.tenancy.fleet import revisions
+from pilar.tenancy.fleet.building import build_schema
 from pilar.tenancy.fleet.catalog import schema_exists
-from pilar.tenancy.fleet.doctor.problems import BuildSchema
 from pilar.tenancy.fleet.doctor.problems import Problem
 from pilar.tenancy.fleet.doctor.problems import ProblemKind
 from pilar.tenancy.fleet.doctor.problems import Repair
@@ -183,7 +183,7 @@ def is_tenant_schema_name(name: str) -> bool:
     return bool(SCHEMA_NAME_RE.fullmatch(name)) and not is_reserved_schema_name(name)
 
 
-def repair_schema(problem: Problem, build_schema: BuildSchema) -> Repair:
+def repair_schema(problem: Problem) -> Repair:
     """Repair a schema problem on its node, under the tenant's lock there.
 
     The node commits first; what the control plane records follows, and a
@@ -201,9 +201,7 @@ def repair_schema(problem: Problem, build_schema: BuildSchema) -> Repair:
     with node_engine(problem.node).connect() as node_conn, node_conn.begin():
         lock_tenant(node_conn, problem.schema_name)
         named = _named_by_tenant(problem.node, problem.schema_name)
-        repaired, record = _repair_on_node(
-            node_conn, problem, build_schema, named=named
-        )
+        repaired, record = _repair_on_node(node_conn, problem, named=named)
     if repaired.fixed and problem.kind is ProblemKind.PENDING_DROP:
         with db.engine.begin() as conn:
             conn.execute(
@@ -221,7 +219,6 @@ def repair_schema(problem: Problem, build_schema: BuildSchema) -> Repair:
 def _repair_on_node(
     node_conn: sa.Connection,
     problem: Problem,
-    build_schema: BuildSchema,
     *,
     named: bool,
 ) -> tuple[Repair, _Record | None]:

@@ -14,7 +14,6 @@ from pilar.tenancy import get_nodes
 from pilar.tenancy.fleet.moves import copying
 from pilar.tenancy.fleet.moves import cutover
 from pilar.tenancy.fleet.moves.base import Progress
-from pilar.tenancy.fleet.provisioning import build_schema
 
 
 def move_blocking_writes(
@@ -22,7 +21,7 @@ def move_blocking_writes(
 ) -> cutover.Cutover:
     with get_nodes().engine(move.target_node).connect() as target:
         transaction = target.begin()
-        copying.build_copy(target, move.schema_name, move.revision, build_schema)
+        copying.build_copy(target, move.schema_name, move.revision)
 
         def copy(source: sa.Connection) -> None:
             progress("writes blocked: copying every row")

@@ -15,13 +15,11 @@ import dataclasses
 from collections.abc import Callable
 
 import sqlalchemy as sa
-from flask import current_app
 from psycopg import sql
 from sqlalchemy.dialects.postgresql import REGCLASS
 
 from pilar.tenancy.fleet import revisions
-from pilar.tenancy.fleet.migrations import head_revision
-from pilar.tenancy.fleet.migrations import upgrade_schema
+from pilar.tenancy.fleet.building import build_schema
 from pilar.tenancy.fleet.moves.links import driver
 from pilar.tenancy.scope import bind_connection
 
@@ -51,23 +49,15 @@ def tables(conn: sa.Connection, schema_name: str) -> list[TableInfo]:
     return [TableInfo(name, tuple(columns)) for name, columns in rows]
 
 
-def build_copy(
-    conn: sa.Connection,
-    schema_name: str,
-    revision: str | None,
-    build_schema: Callable[[sa.Connection, str], str],
-) -> None:
+def build_copy(conn: sa.Connection, schema_name: str, revision: str | None) -> None:
     """Create ``schema_name`` on ``conn``'s node at ``revision``, with no rows.
 
-    ``build_schema`` builds the newest revision fast (provisioning's DDL);
-    another revision runs the migrations up to it.
+    Its stamp is left empty: the rows, the stamp and the tenant's switch
+    come together at the end of the move.
     """
-    location = current_app.config["TENANT_MIGRATIONS_DIR"]
     conn.execute(sa.schema.CreateSchema(schema_name))
-    if revision == head_revision(location):
-        build_schema(conn, schema_name)
-    elif revision is not None:
-        upgrade_schema(conn, schema_name, location, revision, record=False)
+    if revision is not None:
+        build_schema(conn, schema_name, revision)
     bind_connection(conn, schema_name)
     revisions.clear_stamp(conn)
 

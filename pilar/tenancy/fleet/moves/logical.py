@@ -29,7 +29,6 @@ from pilar.tenancy.fleet.moves.base import Progress
 from pilar.tenancy.fleet.moves.base import reason
 from pilar.tenancy.fleet.moves.links import autocommit
 from pilar.tenancy.fleet.moves.links import conninfo
-from pilar.tenancy.fleet.provisioning import build_schema
 
 # Below this much WAL behind, the switch is tried: the catch-up under the
 # write block then takes milliseconds.
@@ -52,7 +51,7 @@ def move_logically(
     """Move by logical replication; None when ``fall_back`` and it cannot start."""
     name = replication.object_name(move.tenant_id)
     with get_nodes().engine(move.target_node).begin() as conn:
-        copying.build_copy(conn, move.schema_name, move.revision, build_schema)
+        copying.build_copy(conn, move.schema_name, move.revision)
     try:
         with autocommit(move.source_node) as source:
             replication.publish(source, name, move.schema_name)
