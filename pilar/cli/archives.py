@@ -1,4 +1,4 @@
-"""``flask tenants export`` and ``import``: a tenant in one file (CONTRACT §10)."""
+"""``flask tenants export`` and ``import``: a tenant in one file (docs/nodes.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``flask tenants move``: a tenant to another node, online (CONTRACT §10)."""
+"""``flask tenants move``: a tenant to another node, online (docs/nodes.md)."""
 
 from __future__ import annotations
 

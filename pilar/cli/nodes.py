@@ -1,4 +1,4 @@
-"""``flask nodes …``: the PostgreSQL nodes that hold tenants (CONTRACT §9)."""
+"""``flask nodes …``: the PostgreSQL nodes that hold tenants (docs/nodes.md)."""
 
 from __future__ import annotations
 

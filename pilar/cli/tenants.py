@@ -1,4 +1,4 @@
-"""``flask tenants …``: create, list, migrate, revision, doctor, drop (CONTRACT §7)."""
+"""``flask tenants …``: create, list, migrate, revision, doctor, drop (docs/cli.md)."""
 
 from __future__ import annotations
 

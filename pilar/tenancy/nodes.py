@@ -1,4 +1,4 @@
-"""Nodes: the PostgreSQL databases that hold tenant db schemas (CONTRACT §9).
+"""Nodes: the PostgreSQL databases that hold tenant db schemas (docs/nodes.md).
 
 ``default`` is the database of ``DATABASE_URL``, which also holds the control
 plane; ``PILAR_NODES`` adds more. Each process makes one engine (and pool) per
