@@ -88,7 +88,12 @@ class StoppableServer:
 
     def __enter__(self) -> StoppableServer:
         # Not under pytest's tmp folder: the server runs as another user.
-        self._root = Path(tempfile.mkdtemp(prefix="pilar-test-node-"))
+        # Named after this process, so a later run can stop and remove it if
+        # this one is killed (tests.database.remove_stale_servers). Imported
+        # here: tests.database imports this module.
+        from tests.database import owner_tag
+
+        self._root = Path(tempfile.mkdtemp(prefix=f"pilar-test-node-{owner_tag()}-"))
         try:
             _prepare_dir(self._root, self._user)
             template = _template(self._bindir, self._user)
@@ -241,7 +246,9 @@ def _import_pgserver() -> None:
 @functools.cache
 def _template(bindir: Path, user: pwd.struct_passwd | None) -> Path:
     """An initdb'd data folder to copy, one per process; removed at its exit."""
-    root = Path(tempfile.mkdtemp(prefix="pilar-test-node-template-"))
+    from tests.database import owner_tag  # see StoppableServer.__enter__
+
+    root = Path(tempfile.mkdtemp(prefix=f"pilar-test-node-template-{owner_tag()}-"))
     _prepare_dir(root, user)
     data = root / "data"
     command = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres"]
