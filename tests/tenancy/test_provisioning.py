@@ -152,7 +152,9 @@ def _create_racing_an_open_transaction(app, first, second):
     with app.app_context(), db.engine.connect() as conn, db.engine.connect() as probe:
         with conn.begin():
             creating._create_in_transaction(
-                conn, conn, "First", first[0], first[1], None, "default"
+                conn,
+                conn,
+                creating._NewTenant("First", first[0], first[1], None, "default", None),
             )
             racer = threading.Thread(target=create_second)
             racer.start()

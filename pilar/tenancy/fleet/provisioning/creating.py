@@ -53,6 +53,19 @@ class OwnerSpec:
     password: str = dataclasses.field(repr=False)
 
 
+@dataclasses.dataclass(frozen=True)
+class _NewTenant:
+    """A create's checked input, as each attempt of it uses it."""
+
+    name: str
+    domain: str
+    # None: derived from the domain, again on each attempt.
+    schema_name: str | None
+    owner: OwnerSpec | None
+    node: str
+    in_transaction: InTransaction | None
+
+
 def create_tenant(
     name: str,
     domain: str,
@@ -79,7 +92,7 @@ def create_tenant(
         validate_owner(owner.email, owner.password)
     node = _check_node(node) if node is not None else place()
     tenant = _create_with_retries(
-        name, domain, schema_name, owner, node, in_transaction
+        _NewTenant(name, domain, schema_name, owner, node, in_transaction)
     )
     directory().invalidate(domain)
     return tenant
@@ -110,14 +123,7 @@ def _check_node(node: str) -> str:
     return node
 
 
-def _create_with_retries(
-    name: str,
-    domain: str,
-    schema_name: str | None,
-    owner: OwnerSpec | None,
-    node: str,
-    in_transaction: InTransaction | None,
-) -> Tenant:
+def _create_with_retries(new: _NewTenant) -> Tenant:
     # A create that loses a race fails on a unique index once the winner has
     # committed. A derived schema name was not asked for, so we derive again
     # rather than report it taken. Each attempt is a new transaction, not a
@@ -125,21 +131,14 @@ def _create_with_retries(
     # isolation level, the failed attempt's schema is gone with its rollback,
     # and the domain check runs again, so a lost race for the domain is still
     # a 409. An explicit schema name gets one attempt.
-    attempts_left = _DERIVED_NAME_ATTEMPTS if schema_name is None else 1
+    attempts_left = _DERIVED_NAME_ATTEMPTS if new.schema_name is None else 1
     while True:
         attempts_left -= 1
         try:
-            if node == DEFAULT_NODE:
+            if new.node == DEFAULT_NODE:
                 with db.engine.connect() as conn, conn.begin():
-                    tenant = _create_in_transaction(
-                        conn, conn, name, domain, schema_name, owner, node
-                    )
-                    if in_transaction is not None:
-                        in_transaction(conn, tenant, tenant.id)
-                    return tenant
-            return _create_on_node(
-                name, domain, schema_name, owner, node, in_transaction
-            )
+                    return _create_in_transaction(conn, conn, new)
+            return _create_on_node(new)
         except (IntegrityError, ProgrammingError) as error:
             # On a node of its own, the winner's schema may be committed
             # before this attempt's CREATE SCHEMA: that is a lost race too.
@@ -149,27 +148,16 @@ def _create_with_retries(
             if not lost:
                 raise
             if not attempts_left:
-                raise conflict(domain) from None
+                raise conflict(new.domain) from None
 
 
-def _create_on_node(
-    name: str,
-    domain: str,
-    schema_name: str | None,
-    owner: OwnerSpec | None,
-    node: str,
-    in_transaction: InTransaction | None,
-) -> Tenant:
+def _create_on_node(new: _NewTenant) -> Tenant:
     # The node's transaction stays open while the control plane commits the
     # rows, and commits last (see the module's docstring).
-    with get_nodes().engine(node).connect() as node_conn:
+    with get_nodes().engine(new.node).connect() as node_conn:
         node_transaction = node_conn.begin()
         with db.engine.connect() as conn, conn.begin():
-            tenant = _create_in_transaction(
-                conn, node_conn, name, domain, schema_name, owner, node
-            )
-            if in_transaction is not None:
-                in_transaction(conn, tenant, tenant.id)
+            tenant = _create_in_transaction(conn, node_conn, new)
         try:
             _crash_point("created_rows")
             node_transaction.commit()
@@ -182,16 +170,11 @@ def _create_on_node(
 
 
 def _create_in_transaction(
-    conn: sa.Connection,
-    node_conn: sa.Connection,
-    name: str,
-    domain: str,
-    schema_name: str | None,
-    owner: OwnerSpec | None,
-    node: str,
+    conn: sa.Connection, node_conn: sa.Connection, new: _NewTenant
 ) -> Tenant:
     # ``conn`` is the control plane's transaction, ``node_conn`` the node's
     # (the same one on ``default``); the caller commits ``conn`` first.
+    domain, schema_name, owner = new.domain, new.schema_name, new.owner
     if conn.scalar(sa.select(sa.exists().where(Tenant.domain == domain))):
         raise ConflictError(
             f"Domain {domain!r} is taken.", errors={"domain": ["Taken."]}
@@ -209,11 +192,11 @@ def _create_in_transaction(
     revision = build_schema(node_conn, schema_name)
     with orm.Session(bind=conn, expire_on_commit=False) as session:
         tenant = Tenant(
-            name=name,
+            name=new.name,
             domain=domain,
             schema_name=schema_name,
             schema_revision=revision,
-            node=node,
+            node=new.node,
         )
         session.add(tenant)
         if owner is not None:
@@ -228,6 +211,8 @@ def _create_in_transaction(
             )
         session.flush()
         session.expunge(tenant)
+    if new.in_transaction is not None:
+        new.in_transaction(conn, tenant, tenant.id)
     return tenant
 
 
