@@ -9,6 +9,7 @@ with the row that holds it, or in an order safe across two databases.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
@@ -94,3 +95,59 @@ def change_number(
         release_number(kind, old, owner_id)
     if new is not None:
         claim_number(kind, new, owner_id, field=field)
+
+
+class HeldNumbers:
+    """The columns of one tenant model whose values are claimed, with their kinds.
+
+    A column is named as the API names its field: ``"wa_number"``, or dotted
+    (``"wa_cloud_api_config.phone_number_id"``) for a key of a JSON column.
+    Claims are made, moved and freed in the order the columns are given.
+    """
+
+    def __init__(self, *columns: tuple[NumberKind, str]) -> None:
+        self._columns = columns
+
+    def claim(self, row: Any) -> None:
+        """Claim each number ``row`` holds, as ``claim_number`` does."""
+        for kind, field in self._columns:
+            value = self._value(row, field)
+            if value is not None:
+                claim_number(kind, value, row.id, field=field)
+
+    def release(self, row: Any) -> None:
+        """Free each number ``row`` holds, as ``release_number`` does."""
+        for kind, field in self._columns:
+            value = self._value(row, field)
+            if value is not None:
+                release_number(kind, value, row.id)
+
+    def replace(self, row: Any, column: str, new: Any) -> None:
+        """Set ``row.column`` to ``new``, first moving the claims of the numbers in it.
+
+        The row keeps its old value until the claims have moved, so a flush
+        they cause writes no number that is not claimed yet.
+        """
+        for kind, field in self._columns:
+            name, *keys = field.split(".")
+            if name == column:
+                change_number(
+                    kind,
+                    self._value(row, field),
+                    _key(new, keys),
+                    row.id,
+                    field=field,
+                )
+        setattr(row, column, new)
+
+    @staticmethod
+    def _value(row: Any, field: str) -> str | None:
+        name, *keys = field.split(".")
+        value: str | None = _key(getattr(row, name), keys)
+        return value
+
+
+def _key(value: Any, keys: list[str]) -> Any:
+    for key in keys:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value

@@ -15,13 +15,12 @@ from pilar.models import PhoneStatus
 from pilar.models.phone_numbers import SIP_SECRET_KEYS
 from pilar.security.sealed import encrypt_secrets
 from pilar.security.sealed import merge_secrets
-from pilar.services.numbers import change_number
-from pilar.services.numbers import claim_number
-from pilar.services.numbers import release_number
+from pilar.services.numbers import HeldNumbers
 from pilar.services.pagination import KeysetList
 from pilar.services.pagination import RowPage
 
 _LIST = KeysetList(PhoneNumber)
+_NUMBERS = HeldNumbers((NumberKind.PHONE, "number"))
 
 
 def list_phone_numbers(*, limit: int, cursor: str | None = None) -> RowPage:
@@ -48,7 +47,7 @@ def create_phone_number(
         sip_credentials=_stored_credentials(sip_credentials, None),
         status=PhoneStatus.PENDING,
     )
-    claim_number(NumberKind.PHONE, number, phone_number.id, field="number")
+    _NUMBERS.claim(phone_number)
     db.session.add(phone_number)
     db.session.commit()
     return phone_number
@@ -68,14 +67,7 @@ def update_phone_number(
             changes["sip_credentials"], phone_number.sip_credentials
         )
     if "number" in changes:
-        change_number(
-            NumberKind.PHONE,
-            phone_number.number,
-            changes["number"],
-            phone_number.id,
-            field="number",
-        )
-        phone_number.number = changes["number"]
+        _NUMBERS.replace(phone_number, "number", changes["number"])
     if "status" in changes:
         phone_number.status = changes["status"]
     db.session.commit()
@@ -85,7 +77,7 @@ def update_phone_number(
 def delete_phone_number(phone_number_id: uuid.UUID) -> None:
     """Delete the phone number and free it for every tenant; commits."""
     phone_number = get_phone_number(phone_number_id)
-    release_number(NumberKind.PHONE, phone_number.number, phone_number.id)
+    _NUMBERS.release(phone_number)
     db.session.delete(phone_number)
     db.session.commit()
 

@@ -15,16 +15,15 @@ from pilar.models import WhatsAppStatus
 from pilar.models.whatsapp_channels import WA_CLOUD_API_SECRET_KEYS
 from pilar.security.sealed import encrypt_secrets
 from pilar.security.sealed import merge_secrets
-from pilar.services.numbers import change_number
-from pilar.services.numbers import claim_number
-from pilar.services.numbers import release_number
+from pilar.services.numbers import HeldNumbers
 from pilar.services.pagination import KeysetList
 from pilar.services.pagination import RowPage
 
-_PHONE_NUMBER_ID_FIELD = "wa_cloud_api_config.phone_number_id"
-
-
 _LIST = KeysetList(WhatsAppChannel)
+_NUMBERS = HeldNumbers(
+    (NumberKind.WHATSAPP, "wa_number"),
+    (NumberKind.WHATSAPP_PHONE_NUMBER_ID, "wa_cloud_api_config.phone_number_id"),
+)
 
 
 def list_whatsapp_channels(*, limit: int, cursor: str | None = None) -> RowPage:
@@ -45,21 +44,13 @@ def create_whatsapp_channel(
 
     Raises ``ConflictError`` when any tenant holds either of them already.
     """
-    config = _stored_config(wa_cloud_api_config, None)
     channel = WhatsAppChannel(
         id=uuid.uuid4(),
         wa_number=wa_number,
-        wa_cloud_api_config=config,
+        wa_cloud_api_config=_stored_config(wa_cloud_api_config, None),
         status=WhatsAppStatus.PENDING,
     )
-    claim_number(NumberKind.WHATSAPP, wa_number, channel.id, field="wa_number")
-    if config is not None:
-        claim_number(
-            NumberKind.WHATSAPP_PHONE_NUMBER_ID,
-            config["phone_number_id"],
-            channel.id,
-            field=_PHONE_NUMBER_ID_FIELD,
-        )
+    _NUMBERS.claim(channel)
     db.session.add(channel)
     db.session.commit()
     return channel
@@ -75,25 +66,12 @@ def update_whatsapp_channel(
     """
     channel = get_whatsapp_channel(channel_id)
     if "wa_cloud_api_config" in changes:
-        old_config = channel.wa_cloud_api_config
-        new_config = _stored_config(changes["wa_cloud_api_config"], old_config)
-        change_number(
-            NumberKind.WHATSAPP_PHONE_NUMBER_ID,
-            _phone_number_id(old_config),
-            _phone_number_id(new_config),
-            channel.id,
-            field=_PHONE_NUMBER_ID_FIELD,
+        config = _stored_config(
+            changes["wa_cloud_api_config"], channel.wa_cloud_api_config
         )
-        channel.wa_cloud_api_config = new_config
+        _NUMBERS.replace(channel, "wa_cloud_api_config", config)
     if "wa_number" in changes:
-        change_number(
-            NumberKind.WHATSAPP,
-            channel.wa_number,
-            changes["wa_number"],
-            channel.id,
-            field="wa_number",
-        )
-        channel.wa_number = changes["wa_number"]
+        _NUMBERS.replace(channel, "wa_number", changes["wa_number"])
     if "status" in changes:
         channel.status = changes["status"]
     db.session.commit()
@@ -103,16 +81,9 @@ def update_whatsapp_channel(
 def delete_whatsapp_channel(channel_id: uuid.UUID) -> None:
     """Delete the channel and free its number and phone_number_id; commits."""
     channel = get_whatsapp_channel(channel_id)
-    release_number(NumberKind.WHATSAPP, channel.wa_number, channel.id)
-    phone_number_id = _phone_number_id(channel.wa_cloud_api_config)
-    if phone_number_id is not None:
-        release_number(NumberKind.WHATSAPP_PHONE_NUMBER_ID, phone_number_id, channel.id)
+    _NUMBERS.release(channel)
     db.session.delete(channel)
     db.session.commit()
-
-
-def _phone_number_id(config: Mapping[str, Any] | None) -> str | None:
-    return None if config is None else config.get("phone_number_id")
 
 
 def _stored_config(
