@@ -26,6 +26,7 @@ Hierarchy::
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -38,6 +39,22 @@ def first_line(error: BaseException) -> str:
     cause = getattr(error, "orig", None) or error
     lines = str(cause).strip().splitlines()
     return lines[0] if lines else type(cause).__name__
+
+
+def field_errors(paths: Iterable[str], message: str) -> dict[str, Any]:
+    """Return a ``PilarError.errors`` map with ``message`` at each of ``paths``.
+
+    A dotted path names a key of a nested object, nested as marshmallow
+    reports it: ``"config.api_key"`` gives ``{"config": {"api_key": [message]}}``.
+    """
+    errors: dict[str, Any] = {}
+    for path in paths:
+        *parents, leaf = path.split(".")
+        node = errors
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = [message]
+    return errors
 
 
 class ConfigurationError(Exception):

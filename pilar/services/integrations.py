@@ -15,10 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from pilar.db.extensions import db
 from pilar.errors import ConflictError
 from pilar.errors import NotFoundError
-from pilar.errors import ValidationError
 from pilar.models import TenantIntegration
 from pilar.models import TenantIntegrationType
 from pilar.security import sealed
+from pilar.services.configs import store_config
 from pilar.services.pagination import KeysetList
 from pilar.services.pagination import RowPage
 
@@ -116,10 +116,14 @@ def _put(
     # The row lock makes concurrent PUTs replace one after the other, each
     # merging the secrets the one before it stored.
     integration = _find(tenant_id, type_, for_update=True)
-    old = integration.config if integration is not None else {}
-    keys = SECRET_KEYS[type_]
-    stored = sealed.merge_secrets(sealed.encrypt_secrets(config, keys), old, keys)
-    _require_secrets(type_, stored)
+    stored = store_config(
+        config,
+        integration.config if integration is not None else None,
+        SECRET_KEYS[type_],
+        required=REQUIRED_SECRET_KEYS[type_],
+        field="config",
+        message=f"The {type_.value} config lacks a required secret.",
+    )
     created = integration is None
     if integration is None:
         integration = TenantIntegration(tenant_id=tenant_id, type=type_)
@@ -141,22 +145,3 @@ def _find(
             populate_existing=True
         )
     return db.session.scalar(statement)
-
-
-def _require_secrets(type_: TenantIntegrationType, stored: dict[str, Any]) -> None:
-    required = REQUIRED_SECRET_KEYS[type_]
-    present = set(sealed.secrets_set(stored, required))
-    errors: dict[str, Any] = {}
-    for path in required:
-        if path in present:
-            continue
-        *parents, leaf = path.split(".")
-        node = errors
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = ["Missing data for required field."]
-    if errors:
-        raise ValidationError(
-            f"The {type_.value} config lacks a required secret.",
-            errors={"config": errors},
-        )

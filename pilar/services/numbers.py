@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from pilar.db.extensions import db
 from pilar.errors import ConflictError
+from pilar.errors import field_errors
 from pilar.models import NumberKind
 from pilar.tenancy import claims
 from pilar.tenancy import current_tenant
@@ -45,7 +46,7 @@ def claim_number(
         db.session.rollback()
         raise ConflictError(
             f"{_LABELS[kind]} {value!r} is already in use.",
-            errors=_field_errors(field, "Already in use."),
+            errors=field_errors([field], "Already in use."),
         ) from None
     except OperationalError as error:
         if not isinstance(error.orig, psycopg.errors.DeadlockDetected):
@@ -56,19 +57,8 @@ def claim_number(
         raise ConflictError(
             f"{_LABELS[kind]} {value!r} is being changed by another request; "
             "try again.",
-            errors=_field_errors(field, "Being changed by another request."),
+            errors=field_errors([field], "Being changed by another request."),
         ) from None
-
-
-def _field_errors(field: str, message: str) -> dict[str, Any]:
-    # A dotted field names a key of a nested object, as marshmallow reports it.
-    errors: dict[str, Any] = {}
-    node = errors
-    *parents, leaf = field.split(".")
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[leaf] = [message]
-    return errors
 
 
 def release_number(kind: NumberKind, value: str, owner_id: uuid.UUID) -> None:

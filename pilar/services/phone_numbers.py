@@ -8,13 +8,11 @@ from typing import Any
 
 from pilar.db.extensions import db
 from pilar.errors import NotFoundError
-from pilar.errors import ValidationError
 from pilar.models import NumberKind
 from pilar.models import PhoneNumber
 from pilar.models import PhoneStatus
 from pilar.models.phone_numbers import SIP_SECRET_KEYS
-from pilar.security.sealed import encrypt_secrets
-from pilar.security.sealed import merge_secrets
+from pilar.services.configs import store_config
 from pilar.services.numbers import HeldNumbers
 from pilar.services.pagination import KeysetList
 from pilar.services.pagination import RowPage
@@ -87,14 +85,11 @@ def _stored_credentials(
 ) -> dict[str, Any] | None:
     if given is None:
         return None
-    credentials = merge_secrets(
-        encrypt_secrets(given, SIP_SECRET_KEYS), stored or {}, SIP_SECRET_KEYS
+    return store_config(
+        given,
+        stored,
+        SIP_SECRET_KEYS,
+        required=["password"],
+        field="sip_credentials",
+        message="SIP credentials need a password.",
     )
-    if credentials.get("password") is None:
-        raise ValidationError(
-            "SIP credentials need a password.",
-            errors={
-                "sip_credentials": {"password": ["Missing data for required field."]}
-            },
-        )
-    return credentials

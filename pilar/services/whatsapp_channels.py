@@ -8,13 +8,11 @@ from typing import Any
 
 from pilar.db.extensions import db
 from pilar.errors import NotFoundError
-from pilar.errors import ValidationError
 from pilar.models import NumberKind
 from pilar.models import WhatsAppChannel
 from pilar.models import WhatsAppStatus
 from pilar.models.whatsapp_channels import WA_CLOUD_API_SECRET_KEYS
-from pilar.security.sealed import encrypt_secrets
-from pilar.security.sealed import merge_secrets
+from pilar.services.configs import store_config
 from pilar.services.numbers import HeldNumbers
 from pilar.services.pagination import KeysetList
 from pilar.services.pagination import RowPage
@@ -91,18 +89,11 @@ def _stored_config(
 ) -> dict[str, Any] | None:
     if given is None:
         return None
-    config = merge_secrets(
-        encrypt_secrets(given, WA_CLOUD_API_SECRET_KEYS),
-        stored or {},
+    return store_config(
+        given,
+        stored,
         WA_CLOUD_API_SECRET_KEYS,
+        required=["access_token"],
+        field="wa_cloud_api_config",
+        message="The WhatsApp Cloud API configuration needs an access token.",
     )
-    if config.get("access_token") is None:
-        raise ValidationError(
-            "The WhatsApp Cloud API configuration needs an access token.",
-            errors={
-                "wa_cloud_api_config": {
-                    "access_token": ["Missing data for required field."]
-                }
-            },
-        )
-    return config
