@@ -14,7 +14,7 @@ from pilar.models import TenantUser
 from tests.conftest import make_app
 from tests.conftest import unique_domain
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+CLI_DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 # Nothing listens on port 1: every connection is refused at once.
 NOWHERE = "postgresql+psycopg://postgres:s3cret@127.0.0.1:1/nowhere"
 
@@ -221,9 +221,9 @@ def test_shell_offers_db_sa_models_and_tenant_scope(app):
     assert {"Tenant", "Conversation", "WorkoutPlan", "tenant_scope"} <= set(context)
 
 
-def test_shell_offers_every_name_the_readme_snippet_uses(app):
+def test_shell_offers_every_name_the_documented_snippet_uses(app):
     snippet = re.search(
-        r"In `flask shell`:\s*```python\n(.*?)```", README.read_text(), re.DOTALL
+        r"## flask shell\n.*?```python\n(.*?)```", CLI_DOCS.read_text(), re.DOTALL
     )
     assert snippet is not None
     tree = ast.parse(textwrap.dedent(snippet.group(1)))
