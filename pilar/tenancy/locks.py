@@ -14,8 +14,10 @@
   or ``doctor`` repairing it, finds it taken. A killed move's connection
   closes and the lock goes with it.
 
-Transaction-scoped locks are safe behind PgBouncer in transaction mode; the
-move lock's connection is direct.
+Transaction-scoped locks are safe behind PgBouncer in transaction mode. The
+move lock is session-level: it holds only on a direct connection, so moves
+are run with ``DATABASE_URL`` pointing at PostgreSQL itself
+(docs/operations.md).
 """
 
 from __future__ import annotations

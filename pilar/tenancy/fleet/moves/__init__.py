@@ -1,11 +1,13 @@
-"""Moving a tenant's db schema to another node while it is being served .
+"""Moving a tenant's db schema to another node while it is being served.
 
-``logical`` builds the schema on the target at the tenant's revision, has
-PostgreSQL's logical replication copy every row and stream what changes
-(``replication``), and blocks the tenant's writes only for the switch
-(``cutover``). ``block-writes`` blocks them while it copies every row with
-COPY. ``auto`` takes ``logical`` when the source has ``wal_level = logical``
-and the target can subscribe to it, else ``block-writes``.
+Both modes build the schema on the target at the tenant's revision and copy
+every row with COPY (``copying``). ``logical`` copies as of the snapshot a new
+replication slot exports, then has PostgreSQL's logical replication stream
+what changed since (``replication``), and blocks the tenant's writes only for
+the switch (``cutover``); see ``moves.logical``. ``block-writes`` blocks them
+while it copies (``moves.blocking``). ``auto`` takes ``logical`` when the
+source has ``wal_level = logical``, and falls back to ``block-writes`` when
+it does not or when replication cannot start.
 
 A move records itself in ``public.tenant_moves`` before it creates anything,
 holds the tenant's move lock throughout (``state.move_lock``), and undoes

@@ -1,12 +1,13 @@
 """The tenant's db schema on the target node: built empty, then filled by COPY.
 
 The copy is built at the tenant's own revision (not necessarily the newest)
-with its ``alembic_version`` left empty, since the rows, the stamp
-included, come from the source: by logical replication's initial copy, or by
-``copy_rows`` in block-writes mode. ``copy_rows`` streams each table from one
-server to the other in PostgreSQL's binary COPY format (text between servers
-of different major versions), chunk by chunk, never holding a table in
-memory.
+with its ``alembic_version`` left empty, since the rows, the stamp included,
+come from the source. Both modes fill it with ``fill``: every table streamed
+from one server to the other in PostgreSQL's binary COPY format (text between
+servers of different major versions), chunk by chunk, never holding a table
+in memory, with the indexes built after the rows. The logical mode reads the
+source as of its replication slot's snapshot (``use_snapshot``); the
+subscription then streams only what changed since.
 """
 
 from __future__ import annotations
