@@ -1,6 +1,7 @@
 """The data browser in headless Chromium, through Playwright.
 
-Set ``PILAR_SCREENSHOTS=docs/screenshots`` to write the README's screenshots.
+Set ``PILAR_SCREENSHOTS=docs/screenshots`` to write the screenshots that
+docs/README.md and docs/api.md show.
 """
 
 from __future__ import annotations
