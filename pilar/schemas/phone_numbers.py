@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-import marshmallow as ma
 from marshmallow import fields
 from marshmallow import validate
 
 from pilar.models import PhoneStatus
 from pilar.models.phone_numbers import SIP_SECRET_KEYS
 from pilar.schemas.base import Schema
+from pilar.schemas.configs import StoredConfigSchema
 from pilar.schemas.fields import E164Number
 from pilar.schemas.fields import HostName
 from pilar.schemas.pagination import PageSchema
-from pilar.security.sealed import secrets_set
 
 SIP_TRANSPORTS = ("udp", "tcp", "tls")
 SIP_DEFAULT_PORT = 5060
@@ -25,7 +21,9 @@ _WRITE_ONLY_NOTE = (
 )
 
 
-class SipCredentialsSchema(Schema):
+class SipCredentialsSchema(StoredConfigSchema):
+    secret_keys = SIP_SECRET_KEYS
+
     username = fields.String()
     registrar = fields.String()
     port = fields.Integer()
@@ -34,12 +32,6 @@ class SipCredentialsSchema(Schema):
         fields.String(),
         metadata={"description": 'The secrets that are stored, e.g. `["password"]`.'},
     )
-
-    @ma.pre_dump
-    def _name_secrets(
-        self, credentials: Mapping[str, Any], **kwargs: Any
-    ) -> dict[str, Any]:
-        return {**credentials, "secrets_set": secrets_set(credentials, SIP_SECRET_KEYS)}
 
 
 class SipCredentialsCreateSchema(Schema):

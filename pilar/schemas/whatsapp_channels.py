@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-import marshmallow as ma
 from marshmallow import fields
 from marshmallow import validate
 
 from pilar.models import WhatsAppStatus
 from pilar.models.whatsapp_channels import WA_CLOUD_API_SECRET_KEYS
 from pilar.schemas.base import Schema
+from pilar.schemas.configs import StoredConfigSchema
 from pilar.schemas.fields import E164Number
 from pilar.schemas.pagination import PageSchema
-from pilar.security.sealed import secrets_set
 
 _WRITE_ONLY_NOTE = (
     "Secret: write-only, encrypted at rest, never shown; "
@@ -22,7 +18,9 @@ _WRITE_ONLY_NOTE = (
 )
 
 
-class WaCloudApiConfigSchema(Schema):
+class WaCloudApiConfigSchema(StoredConfigSchema):
+    secret_keys = WA_CLOUD_API_SECRET_KEYS
+
     phone_number_id = fields.String()
     business_account_id = fields.String()
     api_version = fields.String(allow_none=True)
@@ -32,10 +30,6 @@ class WaCloudApiConfigSchema(Schema):
             "description": 'The secrets that are stored, e.g. `["access_token"]`.'
         },
     )
-
-    @ma.pre_dump
-    def _name_secrets(self, config: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:
-        return {**config, "secrets_set": secrets_set(config, WA_CLOUD_API_SECRET_KEYS)}
 
 
 class WaCloudApiConfigCreateSchema(Schema):
