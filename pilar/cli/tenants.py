@@ -12,7 +12,6 @@ from pilar.cli.groups import CommandGroup
 from pilar.cli.groups import ReportedFailure
 from pilar.cli.groups import fail
 from pilar.cli.tables import echo_table
-from pilar.db.extensions import db
 from pilar.errors import PilarError
 from pilar.models import DEFAULT_NODE
 from pilar.services import tenants as tenant_service
@@ -135,17 +134,15 @@ def migrate(
             f"No node is named {', '.join(unknown)}.", param_hint="--node"
         )
     settings = runner.run_settings(jobs=jobs)
-    with db.engine.connect() as conn:
-        try:
-            plan = runner.plan_run(
-                conn,
-                settings.location,
-                [normalize_host(d) for d in domains],
-                revision,
-                nodes=nodes,
-            )
-        except ValueError as err:
-            raise click.BadParameter(str(err), param_hint="--revision") from None
+    try:
+        plan = runner.plan_run(
+            settings.location,
+            [normalize_host(d) for d in domains],
+            revision,
+            nodes=nodes,
+        )
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--revision") from None
     if plan.unknown_domains:
         raise click.BadParameter(
             f"No tenant has the domain {', '.join(plan.unknown_domains)}.",

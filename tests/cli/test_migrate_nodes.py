@@ -167,6 +167,5 @@ def run_once(app: Flask):
 
     with app.app_context():
         settings = runner.run_settings(jobs=1)
-        with db.engine.connect() as conn:
-            plan = runner.plan_run(conn, settings.location, [], "head")
+        plan = runner.plan_run(settings.location, [], "head")
         yield from runner.run_plan(settings, plan)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from alembic.util import CommandError
 from flask import current_app
 
+from pilar.db.extensions import db
 from pilar.models import Tenant
 from pilar.tenancy import get_nodes
 from pilar.tenancy import nodes
@@ -83,7 +84,6 @@ def unknown_nodes(names: Iterable[str]) -> list[str]:
 
 
 def plan_run(
-    conn: sa.Connection,
     location: str,
     domains: Iterable[str],
     revision: str,
@@ -112,9 +112,9 @@ def plan_run(
         statement = statement.where(Tenant.domain.in_(wanted))
     if chosen := sorted(set(nodes)):
         statement = statement.where(Tenant.node.in_(chosen))
-    targets = [
-        TenantTarget(*row) for row in conn.execute(statement.order_by(Tenant.domain))
-    ]
+    with db.engine.connect() as conn:
+        rows = conn.execute(statement.order_by(Tenant.domain)).all()
+    targets = [TenantTarget(*row) for row in rows]
     known = {target.domain for target in targets}
     return Plan(
         destination=destination,
