@@ -72,10 +72,7 @@ def encrypt_secrets(
     Secrets that are absent or ``None`` are left as they are, so ``None`` can
     still tell ``merge_secrets`` to remove a stored secret.
     """
-    fernet = _fernet()
-    return _map_secrets(
-        config, secret_keys, lambda path, value: _encrypt(fernet, path, value)
-    )
+    return _map_secrets(config, secret_keys, _encrypt)
 
 
 def decrypt_secrets(
@@ -85,10 +82,7 @@ def decrypt_secrets(
 
     Raises ``SecretDecryptionError`` if no configured key opens one of them.
     """
-    fernet = _fernet()
-    return _map_secrets(
-        config, secret_keys, lambda path, value: _decrypt(fernet, path, value)
-    )
+    return _map_secrets(config, secret_keys, _decrypt)
 
 
 def reencrypt_secrets(
@@ -99,10 +93,7 @@ def reencrypt_secrets(
     Run over stored configs after a key rotation, before the old key leaves
     ``SECRET_KEY_FALLBACKS``.
     """
-    fernet = _fernet()
-    return _map_secrets(
-        config, secret_keys, lambda path, value: _rotate(fernet, path, value)
-    )
+    return _map_secrets(config, secret_keys, _rotate)
 
 
 def merge_secrets(
@@ -147,13 +138,14 @@ def redact_secrets(
 def _map_secrets(
     config: Mapping[str, Any],
     secret_keys: Iterable[str],
-    transform: Callable[[str, Any], str],
+    transform: Callable[[MultiFernet, str, Any], str],
 ) -> dict[str, Any]:
+    fernet = _fernet()
     result = copy.deepcopy(dict(config))
     for path in secret_keys:
         value = _get(result, path)
         if value is not _MISSING and value is not None:
-            _set(result, path, transform(path, value))
+            _set(result, path, transform(fernet, path, value))
     return result
 
 
@@ -164,17 +156,17 @@ def _encrypt(fernet: MultiFernet, path: str, value: Any) -> str:
 
 
 def _decrypt(fernet: MultiFernet, path: str, token: Any) -> str:
-    try:
-        return fernet.decrypt(str(token).encode()).decode()
-    except InvalidToken:
-        raise SecretDecryptionError(
-            f"The secret at {path!r} cannot be decrypted with the configured keys."
-        ) from None
+    return _open(fernet.decrypt, path, token).decode()
 
 
 def _rotate(fernet: MultiFernet, path: str, token: Any) -> str:
+    return _open(fernet.rotate, path, token).decode("ascii")
+
+
+def _open(step: Callable[[bytes], bytes], path: str, token: Any) -> bytes:
+    # Decrypting and re-encrypting both need a configured key to open the token.
     try:
-        return fernet.rotate(str(token).encode()).decode("ascii")
+        return step(str(token).encode())
     except InvalidToken:
         raise SecretDecryptionError(
             f"The secret at {path!r} cannot be decrypted with the configured keys."
