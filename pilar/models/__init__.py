@@ -22,6 +22,7 @@ from pilar.models.numbers import ClaimedNumber
 from pilar.models.pending_drops import PendingDrop
 from pilar.models.phone_numbers import PhoneNumber
 from pilar.models.tenants import DEFAULT_NODE
+from pilar.models.tenants import MAX_TENANT_NAME_LENGTH
 from pilar.models.tenants import Tenant
 from pilar.models.users import TenantUser
 from pilar.models.whatsapp_channels import WhatsAppChannel
@@ -29,6 +30,7 @@ from pilar.models.workout_plans import WorkoutPlan
 
 __all__ = [
     "DEFAULT_NODE",
+    "MAX_TENANT_NAME_LENGTH",
     "Channel",
     "ClaimedNumber",
     "Conversation",

@@ -12,12 +12,14 @@ from pilar.models.enums import TenantStatus
 
 # The node of DATABASE_URL, which also holds the control plane.
 DEFAULT_NODE = "default"
+# The longest studio name the column holds; the API and the CLI check it.
+MAX_TENANT_NAME_LENGTH = 200
 
 
 class Tenant(IdMixin, TimestampMixin, PublicModel):
     __tablename__ = "tenants"
 
-    name: orm.Mapped[str] = orm.mapped_column(sa.String(200))
+    name: orm.Mapped[str] = orm.mapped_column(sa.String(MAX_TENANT_NAME_LENGTH))
     domain: orm.Mapped[str] = orm.mapped_column(sa.String(253), unique=True)
     schema_name: orm.Mapped[str] = orm.mapped_column(sa.String(63), unique=True)
     status: orm.Mapped[TenantStatus] = orm.mapped_column(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import fields
 from marshmallow import validate
 
+from pilar.models import MAX_TENANT_NAME_LENGTH
 from pilar.models import TenantStatus
 from pilar.schemas.base import Schema
 from pilar.schemas.fields import HOST_NAME_PATTERN
@@ -45,10 +46,9 @@ class OwnerSchema(Schema):
     )
 
 
-MAX_NAME_LENGTH = 200
 _NAME = {
     "description": "Blanks around it are dropped; what remains has 1 to "
-    f"{MAX_NAME_LENGTH} characters.",
+    f"{MAX_TENANT_NAME_LENGTH} characters.",
     "pattern": NOT_BLANK_PATTERN,
 }
 _DOMAIN = {
@@ -62,7 +62,7 @@ _DOMAIN = {
 class TenantCreateSchema(Schema):
     name = fields.String(
         required=True,
-        validate=validate.Length(min=1, max=MAX_NAME_LENGTH),
+        validate=validate.Length(min=1, max=MAX_TENANT_NAME_LENGTH),
         metadata=_NAME,
     )
     domain = fields.String(
@@ -93,7 +93,7 @@ class TenantCreateSchema(Schema):
 
 class TenantUpdateSchema(Schema):
     name = fields.String(
-        validate=validate.Length(min=1, max=MAX_NAME_LENGTH), metadata=_NAME
+        validate=validate.Length(min=1, max=MAX_TENANT_NAME_LENGTH), metadata=_NAME
     )
     domain = fields.String(validate=validate.Length(min=1, max=253), metadata=_DOMAIN)
     status = fields.Enum(TenantStatus)

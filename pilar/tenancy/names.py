@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS
 
 from pilar.errors import InvalidSchemaNameError
 from pilar.errors import ValidationError
+from pilar.models import MAX_TENANT_NAME_LENGTH
 from pilar.validation.storable import UNSTORABLE_TEXT
 from pilar.validation.storable import is_storable
 
@@ -17,14 +18,13 @@ SCHEMA_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,62}", re.ASCII)
 _LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.ASCII)
 _RESERVED_SCHEMAS = frozenset({"public", "information_schema"})
 _MAX_SCHEMA_LENGTH = 63
-_MAX_NAME_LENGTH = 200
 
 
 def validate_tenant_name(name: str) -> str:
     """Return ``name`` without surrounding blanks if valid; else raise."""
     stripped = name.strip()
-    if not stripped or len(stripped) > _MAX_NAME_LENGTH:
-        message = f"Must have 1 to {_MAX_NAME_LENGTH} characters."
+    if not stripped or len(stripped) > MAX_TENANT_NAME_LENGTH:
+        message = f"Must have 1 to {MAX_TENANT_NAME_LENGTH} characters."
     elif not is_storable(stripped):
         message = UNSTORABLE_TEXT
     else:

@@ -17,11 +17,11 @@ from pilar.api.idempotency import MAX_KEY_LENGTH
 from pilar.api.webhooks import WHATSAPP_MAX_BODY
 from pilar.config import DEFAULTS
 from pilar.inbound.retell import WINDOW_MS
+from pilar.models import MAX_TENANT_NAME_LENGTH
 from pilar.models.idempotency import KEEP_HOURS
 from pilar.schemas.integrations import MAX_FIELD_NAME
 from pilar.schemas.pagination import MAX_PAGE_SIZE
 from pilar.schemas.phone_numbers import SIP_DEFAULT_PORT
-from pilar.schemas.tenants import MAX_NAME_LENGTH
 from pilar.services import auth
 from pilar.services.inbound_conversations import ACTIVE_FOR
 from pilar.validation.storable import MAX_DEPTH
@@ -107,8 +107,11 @@ def test_the_page_size_is_the_constant(document):
 def test_the_lengths_in_schemas_are_the_constants(document):
     schemas = document["components"]["schemas"]
     name = schemas["TenantCreate"]["properties"]["name"]
-    assert int(said(name["description"], r"1 to (\d+) characters")) == MAX_NAME_LENGTH
-    assert name["maxLength"] == MAX_NAME_LENGTH
+    assert (
+        int(said(name["description"], r"1 to (\d+) characters"))
+        == MAX_TENANT_NAME_LENGTH
+    )
+    assert name["maxLength"] == MAX_TENANT_NAME_LENGTH
     column_map = schemas["CsvConfig"]["properties"]["column_map"]["description"]
     assert int(said(column_map, r"1 to (\d+) characters")) == MAX_FIELD_NAME
 
