@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -29,12 +31,8 @@ def export(domain: str, file: Path) -> None:
         raise click.BadParameter(
             f"Folder {str(file.parent)!r} does not exist.", param_hint="FILE"
         )
-    try:
+    with _failing_as_cli("write", file):
         summary = archive.export_tenant(domain, file)
-    except PilarError as err:
-        raise fail(err) from None
-    except OSError as err:
-        raise click.ClickException(f"Cannot write {str(file)!r}: {err}.") from None
     click.echo(
         f"Exported tenant {summary.domain} (revision {summary.revision}, "
         f"{summary.rows} rows in {summary.tables} tables) to {file} "
@@ -63,15 +61,23 @@ def import_(
     number of it is taken; refused if the archive is damaged or of a newer
     tenant revision than this code's. An older revision is upgraded.
     """
-    try:
+    with _failing_as_cli("read", file):
         summary = archive.import_tenant(
             file, domain=domain, schema_name=schema_name, node=node
         )
-    except PilarError as err:
-        raise fail(err) from None
-    except OSError as err:
-        raise click.ClickException(f"Cannot read {str(file)!r}: {err}.") from None
     click.echo(
         f"Imported tenant {summary.domain} (schema {summary.schema_name}, node "
         f"{summary.node}, revision {summary.revision}, {summary.rows} rows)."
     )
+
+
+@contextlib.contextmanager
+def _failing_as_cli(action: str, file: Path) -> Iterator[None]:
+    # A refusal, or the archive file failing to ``action``, ends the command
+    # with its message rather than a traceback.
+    try:
+        yield
+    except PilarError as err:
+        raise fail(err) from None
+    except OSError as err:
+        raise click.ClickException(f"Cannot {action} {str(file)!r}: {err}.") from None

@@ -104,3 +104,26 @@ def test_an_unknown_node_is_refused(make_node_tenant, tmp_path, invoke):
     result = invoke("import", str(path), "--node", "mars", "--domain", unique_domain())
     assert result.exit_code == 1
     assert "Node 'mars' is not configured." in result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "function", "action"),
+    [("export", "export_tenant", "write"), ("import", "import_tenant", "read")],
+)
+def test_a_file_that_fails_is_named_in_one_line(
+    monkeypatch, tmp_path, invoke, command, function, action
+):
+    from pilar.tenancy.fleet import archive
+
+    def broken(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(archive, function, broken)
+    path = tmp_path / "studio.tar"
+    path.write_bytes(b"")
+    args = ("studio.example.com", str(path)) if command == "export" else (str(path),)
+    result = invoke(command, *args)
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: Cannot {action} {str(path)!r}: No space left on device.\n"
+    )
