@@ -2,37 +2,57 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
+from typing import overload
 
 from pilar.errors import ValidationError
 from pilar.errors import field_errors
 from pilar.security import sealed
 
 
-def store_config(
-    new: Mapping[str, Any],
-    old: Mapping[str, Any] | None,
-    secret_keys: Iterable[str],
-    *,
-    required: Iterable[str],
-    field: str,
-    message: str,
-) -> dict[str, Any]:
-    """Return ``new`` as it is stored: its secrets encrypted, those it omits kept.
+@dataclasses.dataclass(frozen=True)
+class SealedConfig:
+    """A config field whose ``secret_keys`` are encrypted at rest and write-only.
 
-    ``old`` is the stored config (``None`` on create). A ``required`` secret
-    that is set in neither raises ``ValidationError`` with ``message``, naming
-    it under ``field`` as the request's field for the config.
+    ``field`` is the request's name for the config; ``required`` names the
+    secrets it must have, and ``message`` says so when one is missing.
     """
-    keys = tuple(secret_keys)
-    stored = sealed.merge_secrets(sealed.encrypt_secrets(new, keys), old or {}, keys)
-    required = tuple(required)
-    present = set(sealed.secrets_set(stored, required))
-    missing = [f"{field}.{path}" for path in required if path not in present]
-    if missing:
-        raise ValidationError(
-            message, errors=field_errors(missing, "Missing data for required field.")
+
+    field: str
+    secret_keys: tuple[str, ...]
+    required: tuple[str, ...]
+    message: str
+
+    @overload
+    def store(
+        self, new: Mapping[str, Any], old: Mapping[str, Any] | None
+    ) -> dict[str, Any]: ...
+
+    @overload
+    def store(self, new: None, old: Mapping[str, Any] | None) -> None: ...
+
+    def store(
+        self, new: Mapping[str, Any] | None, old: Mapping[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """Return ``new`` as it is stored: its secrets encrypted, those it omits
+        kept from ``old`` (the stored config, ``None`` on create).
+
+        ``None`` stays ``None``: the config is removed. A required secret set
+        in neither raises ``ValidationError``, naming it under ``field``.
+        """
+        if new is None:
+            return None
+        keys = self.secret_keys
+        stored = sealed.merge_secrets(
+            sealed.encrypt_secrets(new, keys), old or {}, keys
         )
-    return stored
+        present = set(sealed.secrets_set(stored, self.required))
+        missing = [f"{self.field}.{key}" for key in self.required if key not in present]
+        if missing:
+            raise ValidationError(
+                self.message,
+                errors=field_errors(missing, "Missing data for required field."),
+            )
+        return stored

@@ -18,7 +18,7 @@ from pilar.errors import NotFoundError
 from pilar.models import TenantIntegration
 from pilar.models import TenantIntegrationType
 from pilar.security import sealed
-from pilar.services.configs import store_config
+from pilar.services.configs import SealedConfig
 from pilar.services.pagination import KeysetList
 from pilar.services.pagination import RowPage
 
@@ -116,13 +116,14 @@ def _put(
     # The row lock makes concurrent PUTs replace one after the other, each
     # merging the secrets the one before it stored.
     integration = _find(tenant_id, type_, for_update=True)
-    stored = store_config(
-        config,
-        integration.config if integration is not None else None,
+    sealed_config = SealedConfig(
+        "config",
         SECRET_KEYS[type_],
         required=REQUIRED_SECRET_KEYS[type_],
-        field="config",
         message=f"The {type_.value} config lacks a required secret.",
+    )
+    stored = sealed_config.store(
+        config, integration.config if integration is not None else None
     )
     created = integration is None
     if integration is None:

@@ -12,13 +12,19 @@ from pilar.models import NumberKind
 from pilar.models import PhoneNumber
 from pilar.models import PhoneStatus
 from pilar.models.phone_numbers import SIP_SECRET_KEYS
-from pilar.services.configs import store_config
+from pilar.services.configs import SealedConfig
 from pilar.services.numbers import HeldNumbers
 from pilar.services.pagination import KeysetList
 from pilar.services.pagination import RowPage
 
 _LIST = KeysetList(PhoneNumber)
 _NUMBERS = HeldNumbers((NumberKind.PHONE, "number"))
+_CREDENTIALS = SealedConfig(
+    "sip_credentials",
+    SIP_SECRET_KEYS,
+    required=("password",),
+    message="SIP credentials need a password.",
+)
 
 
 def list_phone_numbers(*, limit: int, cursor: str | None = None) -> RowPage:
@@ -42,7 +48,7 @@ def create_phone_number(
     phone_number = PhoneNumber(
         id=uuid.uuid4(),
         number=number,
-        sip_credentials=_stored_credentials(sip_credentials, None),
+        sip_credentials=_CREDENTIALS.store(sip_credentials, None),
         status=PhoneStatus.PENDING,
     )
     _NUMBERS.claim(phone_number)
@@ -61,7 +67,7 @@ def update_phone_number(
     """
     phone_number = get_phone_number(phone_number_id)
     if "sip_credentials" in changes:
-        phone_number.sip_credentials = _stored_credentials(
+        phone_number.sip_credentials = _CREDENTIALS.store(
             changes["sip_credentials"], phone_number.sip_credentials
         )
     if "number" in changes:
@@ -78,18 +84,3 @@ def delete_phone_number(phone_number_id: uuid.UUID) -> None:
     _NUMBERS.release(phone_number)
     db.session.delete(phone_number)
     db.session.commit()
-
-
-def _stored_credentials(
-    given: Mapping[str, Any] | None, stored: Mapping[str, Any] | None
-) -> dict[str, Any] | None:
-    if given is None:
-        return None
-    return store_config(
-        given,
-        stored,
-        SIP_SECRET_KEYS,
-        required=["password"],
-        field="sip_credentials",
-        message="SIP credentials need a password.",
-    )

@@ -12,7 +12,7 @@ from pilar.models import NumberKind
 from pilar.models import WhatsAppChannel
 from pilar.models import WhatsAppStatus
 from pilar.models.whatsapp_channels import WA_CLOUD_API_SECRET_KEYS
-from pilar.services.configs import store_config
+from pilar.services.configs import SealedConfig
 from pilar.services.numbers import HeldNumbers
 from pilar.services.pagination import KeysetList
 from pilar.services.pagination import RowPage
@@ -21,6 +21,12 @@ _LIST = KeysetList(WhatsAppChannel)
 _NUMBERS = HeldNumbers(
     (NumberKind.WHATSAPP, "wa_number"),
     (NumberKind.WHATSAPP_PHONE_NUMBER_ID, "wa_cloud_api_config.phone_number_id"),
+)
+_CONFIG = SealedConfig(
+    "wa_cloud_api_config",
+    WA_CLOUD_API_SECRET_KEYS,
+    required=("access_token",),
+    message="The WhatsApp Cloud API configuration needs an access token.",
 )
 
 
@@ -45,7 +51,7 @@ def create_whatsapp_channel(
     channel = WhatsAppChannel(
         id=uuid.uuid4(),
         wa_number=wa_number,
-        wa_cloud_api_config=_stored_config(wa_cloud_api_config, None),
+        wa_cloud_api_config=_CONFIG.store(wa_cloud_api_config, None),
         status=WhatsAppStatus.PENDING,
     )
     _NUMBERS.claim(channel)
@@ -64,7 +70,7 @@ def update_whatsapp_channel(
     """
     channel = get_whatsapp_channel(channel_id)
     if "wa_cloud_api_config" in changes:
-        config = _stored_config(
+        config = _CONFIG.store(
             changes["wa_cloud_api_config"], channel.wa_cloud_api_config
         )
         _NUMBERS.replace(channel, "wa_cloud_api_config", config)
@@ -82,18 +88,3 @@ def delete_whatsapp_channel(channel_id: uuid.UUID) -> None:
     _NUMBERS.release(channel)
     db.session.delete(channel)
     db.session.commit()
-
-
-def _stored_config(
-    given: Mapping[str, Any] | None, stored: Mapping[str, Any] | None
-) -> dict[str, Any] | None:
-    if given is None:
-        return None
-    return store_config(
-        given,
-        stored,
-        WA_CLOUD_API_SECRET_KEYS,
-        required=["access_token"],
-        field="wa_cloud_api_config",
-        message="The WhatsApp Cloud API configuration needs an access token.",
-    )
