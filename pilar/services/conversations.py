@@ -15,6 +15,7 @@ from pilar.db.extensions import db
 from pilar.errors import NotFoundError
 from pilar.models import Channel
 from pilar.models import Conversation
+from pilar.services.lookups import get_by_id
 from pilar.services.pagination import KeysetList
 from pilar.services.pagination import RowPage
 
@@ -49,10 +50,7 @@ def list_conversations(
 
 
 def get_conversation(conversation_id: uuid.UUID) -> Conversation:
-    conversation = db.session.get(Conversation, conversation_id)
-    if conversation is None:
-        raise NotFoundError(f"Conversation {str(conversation_id)!r} does not exist.")
-    return conversation
+    return get_by_id(Conversation, conversation_id, "Conversation")
 
 
 def create_conversation(

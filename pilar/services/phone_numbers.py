@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from pilar.db.extensions import db
-from pilar.errors import NotFoundError
 from pilar.models import NumberKind
 from pilar.models import PhoneNumber
 from pilar.models import PhoneStatus
 from pilar.models.phone_numbers import SIP_SECRET_KEYS
 from pilar.services.configs import SealedConfig
+from pilar.services.lookups import get_by_id
 from pilar.services.numbers import HeldNumbers
 from pilar.services.pagination import KeysetList
 from pilar.services.pagination import RowPage
@@ -32,10 +32,7 @@ def list_phone_numbers(*, limit: int, cursor: str | None = None) -> RowPage:
 
 
 def get_phone_number(phone_number_id: uuid.UUID) -> PhoneNumber:
-    phone_number = db.session.get(PhoneNumber, phone_number_id)
-    if phone_number is None:
-        raise NotFoundError(f"Phone number {str(phone_number_id)!r} does not exist.")
-    return phone_number
+    return get_by_id(PhoneNumber, phone_number_id, "Phone number")
 
 
 def create_phone_number(

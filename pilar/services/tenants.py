@@ -18,6 +18,7 @@ from pilar.errors import ConflictError
 from pilar.errors import NotFoundError
 from pilar.models import Tenant
 from pilar.models import TenantStatus
+from pilar.services.lookups import get_by_id
 from pilar.services.pagination import KeysetList
 from pilar.services.pagination import RowPage
 from pilar.tenancy import directory
@@ -87,10 +88,7 @@ def tenant_id_by_domain(domain: str) -> uuid.UUID:
 
 
 def get_tenant(tenant_id: uuid.UUID) -> Tenant:
-    tenant = db.session.get(Tenant, tenant_id)
-    if tenant is None:
-        raise NotFoundError(f"Tenant {str(tenant_id)!r} does not exist.")
-    return tenant
+    return get_by_id(Tenant, tenant_id, "Tenant")
 
 
 def update_tenant(

@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from pilar.db.extensions import db
-from pilar.errors import NotFoundError
 from pilar.models import NumberKind
 from pilar.models import WhatsAppChannel
 from pilar.models import WhatsAppStatus
 from pilar.models.whatsapp_channels import WA_CLOUD_API_SECRET_KEYS
 from pilar.services.configs import SealedConfig
+from pilar.services.lookups import get_by_id
 from pilar.services.numbers import HeldNumbers
 from pilar.services.pagination import KeysetList
 from pilar.services.pagination import RowPage
@@ -35,10 +35,7 @@ def list_whatsapp_channels(*, limit: int, cursor: str | None = None) -> RowPage:
 
 
 def get_whatsapp_channel(channel_id: uuid.UUID) -> WhatsAppChannel:
-    channel = db.session.get(WhatsAppChannel, channel_id)
-    if channel is None:
-        raise NotFoundError(f"WhatsApp channel {str(channel_id)!r} does not exist.")
-    return channel
+    return get_by_id(WhatsAppChannel, channel_id, "WhatsApp channel")
 
 
 def create_whatsapp_channel(

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from pilar.db.extensions import db
-from pilar.errors import NotFoundError
 from pilar.models import WorkoutPlan
+from pilar.services.lookups import get_by_id
 from pilar.services.pagination import KeysetList
 from pilar.services.pagination import RowPage
 
@@ -23,10 +23,7 @@ def list_workout_plans(
 
 
 def get_workout_plan(workout_plan_id: uuid.UUID) -> WorkoutPlan:
-    workout_plan = db.session.get(WorkoutPlan, workout_plan_id)
-    if workout_plan is None:
-        raise NotFoundError(f"Workout plan {str(workout_plan_id)!r} does not exist.")
-    return workout_plan
+    return get_by_id(WorkoutPlan, workout_plan_id, "Workout plan")
 
 
 def create_workout_plan(
