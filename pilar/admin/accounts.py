@@ -48,6 +48,7 @@ class UsersView(PublicRowsView):
     form = UserForm
     create_schema = UserCreateSchema
     update_schema = UserUpdateSchema
+    response_schema = UserSchema
     column_list = ("email", "role", "created_at", "updated_at")
     column_details_list = ("id", "email", "role", "created_at", "updated_at")
     column_searchable_list = ("email",)
@@ -56,10 +57,6 @@ class UsersView(PublicRowsView):
 
     def __init__(self) -> None:
         super().__init__(TenantUser, name="Users", slug="users")
-
-    def present(self, model: Any) -> dict[str, Any]:
-        presented: dict[str, Any] = UserSchema().dump(model)
-        return presented
 
     def payload(self, form: Form, *, creating: bool) -> Mapping[str, Any]:
         data = {"email": form.email.data, "role": form.role.data}

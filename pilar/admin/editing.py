@@ -45,14 +45,16 @@ class ServiceModelView(ModelView):
     """A model's rows, looked up by id and changed through services.
 
     Subclasses name ``form``, the API's ``create_schema``/``update_schema``,
-    what the edit form starts with (``present``), how a form becomes a
-    payload, and the service calls.
+    what the edit form starts with (``present``, or the API's
+    ``response_schema`` that it dumps), how a form becomes a payload, and
+    the service calls.
     """
 
     form_base_class = SecureForm
 
     create_schema: type[Any]
     update_schema: type[Any]
+    response_schema: type[Any] | None = None
 
     def create_blueprint(self, admin: Any) -> Blueprint:
         blueprint: Blueprint = super().create_blueprint(admin)
@@ -61,7 +63,10 @@ class ServiceModelView(ModelView):
 
     def present(self, model: Any) -> dict[str, Any]:
         """Return the row as the API shows it: secrets left out."""
-        raise NotImplementedError
+        if self.response_schema is None:
+            raise NotImplementedError
+        presented: dict[str, Any] = self.response_schema().dump(model)
+        return presented
 
     def _get_list_filter_args(self) -> list[Any] | None:
         # Flask-Admin's own loop, but a value is checked by ``_usable`` first:

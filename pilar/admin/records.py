@@ -50,6 +50,7 @@ class PhoneNumbersView(BrowserView):
     form = PhoneNumberForm
     create_schema = PhoneNumberCreateSchema
     update_schema = PhoneNumberUpdateSchema
+    response_schema = PhoneNumberSchema
     column_list = ("number", "status", "created_at", "updated_at")
     column_details_list = (
         "id",
@@ -66,10 +67,6 @@ class PhoneNumbersView(BrowserView):
 
     def __init__(self) -> None:
         super().__init__(PhoneNumber, name="Phone numbers", slug="phone-numbers")
-
-    def present(self, model: Any) -> dict[str, Any]:
-        presented: dict[str, Any] = PhoneNumberSchema().dump(model)
-        return presented
 
     def create_form(self, obj: Any = None) -> Form:
         form = super().create_form(obj)
@@ -106,6 +103,7 @@ class WhatsAppChannelsView(BrowserView):
     form = WhatsAppChannelForm
     create_schema = WhatsAppChannelCreateSchema
     update_schema = WhatsAppChannelUpdateSchema
+    response_schema = WhatsAppChannelSchema
     column_list = ("wa_number", "status", "created_at", "updated_at")
     column_details_list = (
         "id",
@@ -124,10 +122,6 @@ class WhatsAppChannelsView(BrowserView):
         super().__init__(
             WhatsAppChannel, name="WhatsApp channels", slug="whatsapp-channels"
         )
-
-    def present(self, model: Any) -> dict[str, Any]:
-        presented: dict[str, Any] = WhatsAppChannelSchema().dump(model)
-        return presented
 
     def create_form(self, obj: Any = None) -> Form:
         form = super().create_form(obj)
@@ -174,6 +168,7 @@ class ConversationsView(BrowserView):
     form = ConversationForm
     create_schema = ConversationCreateSchema
     update_schema = ConversationUpdateSchema
+    response_schema = ConversationSchema
     details_template = "admin/pilar/conversation_details.html"
     column_list = ("channel", "transcript", "created_at", "updated_at")
     column_details_list = (
@@ -195,10 +190,6 @@ class ConversationsView(BrowserView):
     def json_columns_map(self) -> list[tuple[str, str]]:
         # The transcript is shown as a chat (conversation_details.html).
         return [("metadata_", "metadata")]
-
-    def present(self, model: Any) -> dict[str, Any]:
-        presented: dict[str, Any] = ConversationSchema().dump(model)
-        return presented
 
     def payload(self, form: Form, *, creating: bool) -> Mapping[str, Any]:
         data: dict[str, Any] = {"channel": form.channel.data}
@@ -226,6 +217,7 @@ class WorkoutPlansView(BrowserView):
     form = WorkoutPlanForm
     create_schema = WorkoutPlanCreateSchema
     update_schema = WorkoutPlanUpdateSchema
+    response_schema = WorkoutPlanSchema
     column_list = ("user_id", "plan", "created_at", "updated_at")
     column_details_list = ("id", "user_id", "plan", "created_at", "updated_at")
     column_labels = {"user_id": "Member", "plan": "Plan (keys)"}  # noqa: RUF012
@@ -237,10 +229,6 @@ class WorkoutPlansView(BrowserView):
 
     def __init__(self) -> None:
         super().__init__(WorkoutPlan, name="Workout plans", slug="workout-plans")
-
-    def present(self, model: Any) -> dict[str, Any]:
-        presented: dict[str, Any] = WorkoutPlanSchema().dump(model)
-        return presented
 
     def payload(self, form: Form, *, creating: bool) -> Mapping[str, Any]:
         return {"user_id": form.user_id.data, "plan": form.plan.data}

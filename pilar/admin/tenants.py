@@ -61,6 +61,7 @@ class TenantsView(ServiceModelView):
 
     form = TenantForm
     update_schema = TenantUpdateSchema
+    response_schema = TenantSchema
     can_create = False
     can_edit = True
     can_delete = False
@@ -102,10 +103,6 @@ class TenantsView(ServiceModelView):
         if access.current_principal() is None:
             return redirect(url_for("admin.login_view"))
         return None
-
-    def present(self, model: Any) -> dict[str, Any]:
-        presented: dict[str, Any] = TenantSchema().dump(model)
-        return presented
 
     def payload(self, form: Form, *, creating: bool) -> Mapping[str, Any]:
         return {
