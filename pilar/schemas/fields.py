@@ -10,6 +10,9 @@ from typing import Any
 import phonenumbers
 from marshmallow import fields
 
+from pilar.validation.emails import MAX_LENGTH
+from pilar.validation.emails import MAX_LOCAL_PART_LENGTH
+from pilar.validation.emails import is_valid_email
 from pilar.validation.emails import within_limits
 
 # E.164 as written: "+", a country code that starts with 1-9, at most 15
@@ -29,15 +32,27 @@ NOT_BLANK_PATTERN = (
 )
 
 
-class EmailAddress(fields.Email):
-    """An email address within RFC 5321's limits: 320 characters, 64 before the @.
+class EmailAddress(fields.String):
+    """An email address as ``pilar.validation.emails`` states it, CLI and API alike.
 
-    marshmallow's own checks the form only.
+    Not marshmallow's ``Email``, whose rule differs (it takes quoted local
+    parts, ``localhost`` and address literals); only its ``format: email``
+    in the document remains.
     """
 
     default_error_messages = {  # noqa: RUF012  # marshmallow merges these per class
-        "too_long": "Must have at most 320 characters, 64 of them before the @."
+        "invalid": "Not a valid email address.",
+        "too_long": f"Must have at most {MAX_LENGTH} characters, "
+        f"{MAX_LOCAL_PART_LENGTH} of them before the @.",
     }
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {
+            "format": "email",
+            "maxLength": MAX_LENGTH,
+            **kwargs.pop("metadata", {}),
+        }
+        super().__init__(metadata=metadata, **kwargs)
 
     def _deserialize(
         self, value: Any, attr: str | None, data: Any, **kwargs: Any
@@ -45,6 +60,8 @@ class EmailAddress(fields.Email):
         text = super()._deserialize(value, attr, data, **kwargs)
         if not within_limits(text):
             raise self.make_error("too_long")
+        if not is_valid_email(text):
+            raise self.make_error("invalid")
         return text
 
 

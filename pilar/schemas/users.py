@@ -16,7 +16,7 @@ _PASSWORD_LENGTH = validate.Length(min=MIN_PASSWORD_LENGTH, max=1024)
 
 class UserSchema(Schema):
     id = fields.UUID(dump_only=True)
-    email = fields.Email()
+    email = EmailAddress()
     role = fields.Enum(Role)
     created_at = fields.AwareDateTime(dump_only=True)
     updated_at = fields.AwareDateTime(dump_only=True)
