@@ -20,6 +20,7 @@ from pilar.db.extensions import db
 from pilar.errors import ConflictError
 from pilar.errors import field_errors
 from pilar.models import NumberKind
+from pilar.models import TenantModel
 from pilar.tenancy import claims
 from pilar.tenancy import current_tenant
 
@@ -90,13 +91,14 @@ def change_number(
 class HeldNumbers:
     """The columns of one tenant model whose values are claimed, with their kinds.
 
-    A column is named as the API names its field: ``"wa_number"``, or dotted
-    (``"wa_cloud_api_config.phone_number_id"``) for a key of a JSON column.
-    Claims are made, moved and freed in the order the columns are given.
+    They are declared in ``claims.HELD_NUMBERS``, named as the API names the
+    field: ``"wa_number"``, or dotted (``"wa_cloud_api_config.phone_number_id"``)
+    for a key of a JSON column. Claims are made, moved and freed in the order
+    they are declared.
     """
 
-    def __init__(self, *columns: tuple[NumberKind, str]) -> None:
-        self._columns = columns
+    def __init__(self, model: type[TenantModel]) -> None:
+        self._columns = claims.HELD_NUMBERS[model]
 
     def claim(self, row: Any) -> None:
         """Claim each number ``row`` holds, as ``claim_number`` does."""

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from pilar.db.extensions import db
-from pilar.models import NumberKind
 from pilar.models import PhoneNumber
 from pilar.models import PhoneStatus
 from pilar.models.phone_numbers import SIP_SECRET_KEYS
@@ -18,7 +17,7 @@ from pilar.services.pagination import KeysetList
 from pilar.services.pagination import RowPage
 
 _LIST = KeysetList(PhoneNumber)
-_NUMBERS = HeldNumbers((NumberKind.PHONE, "number"))
+_NUMBERS = HeldNumbers(PhoneNumber)
 _CREDENTIALS = SealedConfig(
     "sip_credentials",
     SIP_SECRET_KEYS,

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from pilar.db.extensions import db
-from pilar.models import NumberKind
 from pilar.models import WhatsAppChannel
 from pilar.models import WhatsAppStatus
 from pilar.models.whatsapp_channels import WA_CLOUD_API_SECRET_KEYS
@@ -18,10 +17,7 @@ from pilar.services.pagination import KeysetList
 from pilar.services.pagination import RowPage
 
 _LIST = KeysetList(WhatsAppChannel)
-_NUMBERS = HeldNumbers(
-    (NumberKind.WHATSAPP, "wa_number"),
-    (NumberKind.WHATSAPP_PHONE_NUMBER_ID, "wa_cloud_api_config.phone_number_id"),
-)
+_NUMBERS = HeldNumbers(WhatsAppChannel)
 _CONFIG = SealedConfig(
     "wa_cloud_api_config",
     WA_CLOUD_API_SECRET_KEYS,

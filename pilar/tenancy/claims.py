@@ -22,16 +22,19 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from typing import Any
 from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy import orm
-from sqlalchemy.dialects import postgresql
 
 from pilar.db.extensions import db
 from pilar.models import ClaimedNumber
 from pilar.models import NumberKind
+from pilar.models import PhoneNumber
+from pilar.models import TenantModel
+from pilar.models import WhatsAppChannel
 from pilar.tenancy.scope import tenant_engine
 
 _PENDING_KEY = "pilar.pending_claims"
@@ -81,41 +84,45 @@ def release(session: orm.Session, hold: Hold) -> None:
     _pending(session).released.append(hold)
 
 
+# Every tenant column that holds a claimed number, by model: its kind and its
+# field, dotted for a key of a JSON column. The services claim through it and
+# doctor and the archive read through it (``number_holders``), so a new
+# number column is declared here once.
+HELD_NUMBERS: dict[type[TenantModel], tuple[tuple[NumberKind, str], ...]] = {
+    PhoneNumber: ((NumberKind.PHONE, "number"),),
+    WhatsAppChannel: (
+        (NumberKind.WHATSAPP, "wa_number"),
+        (NumberKind.WHATSAPP_PHONE_NUMBER_ID, "wa_cloud_api_config.phone_number_id"),
+    ),
+}
+
+
 def number_holders(schema_name: str) -> sa.CompoundSelect[str, str, uuid.UUID]:
     """Select (kind, value, owner_id) of every number the rows of ``schema_name`` hold.
 
-    The one place that knows which tenant columns hold a claimed number; the
-    tables are named with their db schema, quoted by the dialect.
+    The tables are named with their db schema, quoted by the dialect.
     """
-    phones = sa.table(
-        "phone_numbers",
-        sa.column("id", sa.Uuid),
-        sa.column("number", sa.String),
-        schema=schema_name,
-    )
-    channels = sa.table(
-        "whatsapp_channels",
-        sa.column("id", sa.Uuid),
-        sa.column("wa_number", sa.String),
-        sa.column("wa_cloud_api_config", postgresql.JSONB),
-        schema=schema_name,
-    )
-    phone_number_id = channels.c.wa_cloud_api_config["phone_number_id"].astext
-    return sa.union_all(
-        sa.select(
-            sa.literal(NumberKind.PHONE.value).label("kind"),
-            phones.c.number.label("value"),
-            phones.c.id.label("owner_id"),
-        ),
-        sa.select(
-            sa.literal(NumberKind.WHATSAPP.value), channels.c.wa_number, channels.c.id
-        ),
-        sa.select(
-            sa.literal(NumberKind.WHATSAPP_PHONE_NUMBER_ID.value),
-            phone_number_id,
-            channels.c.id,
-        ).where(phone_number_id.is_not(None)),
-    )
+    selects = []
+    for model, held in HELD_NUMBERS.items():
+        for kind, field in held:
+            name, *keys = field.split(".")
+            table = sa.table(
+                model.__tablename__,
+                sa.column("id", sa.Uuid),
+                sa.column(name, model.__table__.c[name].type),
+                schema=schema_name,
+            )
+            value: Any = table.c[name]
+            for key in keys:
+                value = value[key].astext
+            selects.append(
+                sa.select(
+                    sa.literal(kind.value).label("kind"),
+                    value.label("value"),
+                    table.c.id.label("owner_id"),
+                ).where(value.is_not(None))
+            )
+    return sa.union_all(*selects)
 
 
 def _in_one_database(session: orm.Session) -> bool:
