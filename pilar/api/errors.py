@@ -10,6 +10,7 @@ from typing import TypeVar
 import flask_smorest
 from flask import Flask
 from flask import Response
+from flask import current_app
 from flask import jsonify
 from flask import request
 from psycopg.errors import InvalidSchemaName
@@ -148,10 +149,21 @@ def read_body(limit: int | None = None) -> bytes:
     limit = request.max_content_length if limit is None else limit
     if limit is not None:
         request.max_content_length = limit + 1
-    body = request.get_data(cache=True)
+    try:
+        body = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise BodyTooLarge(limit) from None
     if limit is not None and len(body) > limit:
-        raise RequestEntityTooLarge()
+        raise BodyTooLarge(limit)
     return body
+
+
+class BodyTooLarge(RequestEntityTooLarge):
+    """A body over the limit of the endpoint that read it, which its 413 names."""
+
+    def __init__(self, limit: int | None) -> None:
+        super().__init__()
+        self.limit = limit
 
 
 def envelope(
@@ -239,7 +251,15 @@ def handle_http_exception(error: HTTPException) -> Response:
     if status == 422:
         message = "The request is not valid."
     elif status == 413:
-        message = "The request body is larger than 1 MiB."
+        # The endpoint's own limit (the webhooks' is larger), else the app's.
+        limit = getattr(error, "limit", None) or current_app.config.get(
+            "MAX_CONTENT_LENGTH"
+        )
+        message = (
+            f"The request body is larger than {mebibytes(limit)}."
+            if limit
+            else "The request body is too large."
+        )
     elif status == 400 and field_errors and "json" in field_errors:
         message = "The request body is not valid JSON."
     response = envelope(

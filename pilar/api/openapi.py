@@ -45,8 +45,10 @@ def duration(span: dt.timedelta) -> str:
 
 
 def mebibytes(size: int) -> str:
-    """Say a size in bytes in MiB, e.g. "1 MiB", for a whole number of them."""
-    return f"{size / 2**20:g} MiB"
+    """Say a size in bytes in MiB, e.g. "1 MiB"; in bytes if not a whole number."""
+    if size % 2**20:
+        return f"{size:,} bytes"
+    return f"{size // 2**20} MiB"
 
 
 def init_spec(api: flask_smorest.Api) -> None:

@@ -10,7 +10,9 @@ import pytest
 from pilar.models import Role
 from pilar.services.auth import MAX_FAILURES
 from tests.api.conftest import TenantActions
+from tests.conftest import ADMIN_TOKEN
 from tests.conftest import UNKNOWN_ID
+from tests.conftest import make_app
 
 ENVELOPE_KEYS = {"code", "status", "message"}
 ONE_MIB = 1024 * 1024
@@ -70,6 +72,19 @@ def test_a_body_over_one_mib_gets_413(acme, method, path):
     data = b'{"email": "' + b"a" * ONE_MIB + b'"}'
     response = send(acme, method, path, data=data, content_type="application/json")
     assert_envelope(response, 413, "payload_too_large")
+    assert response.get_json()["message"] == "The request body is larger than 1 MiB."
+
+
+def test_a_413_names_the_configured_limit(database_url):
+    app = make_app(database_url, MAX_CONTENT_LENGTH=2 * ONE_MIB)
+    response = app.test_client().post(
+        "/api/v1/tenants",
+        data=b"{" + b" " * 2 * ONE_MIB + b"}",
+        content_type="application/json",
+        headers={"Host": "localhost", "Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    assert_envelope(response, 413, "payload_too_large")
+    assert response.get_json()["message"] == "The request body is larger than 2 MiB."
 
 
 def test_a_streamed_body_over_one_mib_gets_413(acme):

@@ -123,6 +123,7 @@ def test_a_whatsapp_body_over_3_mib_gets_413_from_the_test_client_too(
     body, _ = whatsapp_body(studio.add_whatsapp_channel(), WHATSAPP_LIMIT + 1)
     response = webhooks.post_whatsapp(body)
     assert response.status_code == 413
+    assert "3 MiB" in response.get_json()["message"]
     assert studio.conversations() == []
 
 
