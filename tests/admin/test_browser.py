@@ -229,6 +229,9 @@ def test_platform_admin_browses_filters_and_edits(
     expect(page.locator("table.model-list")).to_contain_text("spin class")
     shots.take("conversations")
 
+    # The filtered list's scripts run at load; a click before then can be lost
+    # on a busy machine.
+    page.wait_for_load_state("load")
     page.locator("table.model-list tbody tr a[title='View Record']").first.click()
     expect(page.locator("#transcript")).to_contain_text("Shall I book you a bike?")
     shots.take("conversation")
