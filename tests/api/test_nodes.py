@@ -13,14 +13,11 @@ from pilar.db.extensions import db
 from pilar.models import ClaimedNumber
 from pilar.models import Role
 from pilar.models import Tenant
-from pilar.tenancy import get_nodes
 from pilar.tenancy.fleet import provisioning
+from tests import fleet
 from tests.api.conftest import TenantActions
 from tests.conftest import Platform
-from tests.conftest import make_app
-from tests.conftest import nodes_setting
 from tests.conftest import unique_domain
-from tests.nodes import StoppableServer
 
 
 @pytest.fixture
@@ -181,25 +178,8 @@ def test_renumbering_and_deleting_on_another_node_move_the_claims(
 @pytest.fixture
 def outage(database_url, app, node_urls):
     """An app with a node ``gone`` on a server of its own, stopped at will."""
-    # The server is the test's own: its ``postgres`` database serves as the node.
-    with StoppableServer() as server:
-        outage_app = make_app(
-            database_url,
-            NODES=nodes_setting({**node_urls, "gone": server.url}),
-            PLACEMENT_NODES="default",
-        )
-        outage_app.config["PROPAGATE_EXCEPTIONS"] = False
-        with outage_app.app_context():
-            doomed = provisioning.create_tenant("Doomed", unique_domain(), node="gone")
-            kept = provisioning.create_tenant("Kept", unique_domain(), node="eu2")
-        yield outage_app, server, doomed, kept
-        with outage_app.app_context():
-            # The server is gone with the tenant's schema; the row goes too.
-            db.session.execute(sa.delete(Tenant).where(Tenant.id == doomed.id))
-            db.session.commit()
-            provisioning.drop_tenant(kept.id)
-            get_nodes().dispose()
-            db.engine.dispose()
+    with fleet.outage(database_url, node_urls, PROPAGATE_EXCEPTIONS=False) as made:
+        yield made
 
 
 def test_a_stopped_node_fails_only_its_tenants_quickly(outage):

@@ -7,17 +7,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 
-from pilar.db.extensions import db
-from pilar.models import Tenant
-from pilar.tenancy import get_nodes
-from pilar.tenancy.fleet import provisioning
-from tests.conftest import make_app
-from tests.conftest import nodes_setting
-from tests.conftest import unique_domain
-from tests.nodes import StoppableServer
+from tests import fleet
 from tests.webhooks.conftest import SECRETS
 from tests.webhooks.conftest import Studio
 from tests.webhooks.conftest import Webhooks
@@ -69,23 +61,8 @@ def test_a_call_reaches_a_studio_on_another_node(webhooks_nodes_app, make_node_s
 @pytest.fixture
 def outage(database_url, app, node_urls) -> Iterator[tuple[Flask, Any, Any, Any]]:
     """An app whose node ``gone`` is a server of the test's own, stopped at will."""
-    with StoppableServer() as server:
-        outage_app = make_app(
-            database_url,
-            NODES=nodes_setting({**node_urls, "gone": server.url}),
-            PLACEMENT_NODES="default",
-            **SECRETS,
-        )
-        with outage_app.app_context():
-            doomed = provisioning.create_tenant("Doomed", unique_domain(), node="gone")
-            kept = provisioning.create_tenant("Kept", unique_domain(), node="eu2")
-        yield outage_app, server, doomed, kept
-        with outage_app.app_context():
-            db.session.execute(sa.delete(Tenant).where(Tenant.id == doomed.id))
-            db.session.commit()
-            provisioning.drop_tenant(kept.id)
-            get_nodes().dispose()
-            db.engine.dispose()
+    with fleet.outage(database_url, node_urls, **SECRETS) as made:
+        yield made
 
 
 def test_a_payload_with_a_studio_on_a_stopped_node_gets_503_and_its_retry_the_rest(
