@@ -167,11 +167,6 @@ def without_placement(rows: dict[str, Any]) -> dict[str, Any]:
     return {**rows, "tenants": tenant}
 
 
-def schemas_on(app: Flask, node: str) -> set[str]:
-    with app.app_context(), get_nodes().engine(node).connect() as conn:
-        return set(sa.inspect(conn).get_schema_names())
-
-
 def tenant_count(app: Flask) -> int:
     with app.app_context():
         count = db.session.scalar(sa.select(sa.func.count()).select_from(Tenant))

@@ -27,10 +27,10 @@ from pilar.tenancy.fleet.archive import import_tenant
 from tests.archives import API_KEY
 from tests.archives import fill_tenant
 from tests.archives import rows_of
-from tests.archives import schemas_on
 from tests.archives import tenant_count
 from tests.archives import without_placement
 from tests.conftest import unique_domain
+from tests.fleet import schemas_on
 from tests.revisions import copy_with_revisions
 
 OLDER_REVISION = "8c3e51a0d7f2"

@@ -22,10 +22,12 @@ from pilar.tenancy.fleet.archive import import_tenant
 from pilar.tenancy.fleet.archive import importing
 from tests.archives import fill_tenant
 from tests.archives import rows_of
-from tests.archives import schemas_on
 from tests.conftest import dispose_app
 from tests.conftest import make_fleet_app
 from tests.conftest import unique_domain
+from tests.fleet import assert_doctor_finds_nothing
+from tests.fleet import doctor
+from tests.fleet import schemas_on
 
 
 @pytest.fixture
@@ -54,10 +56,6 @@ class Crash(BaseException):
     """The process dies here: nothing after this point runs."""
 
 
-def doctor(app: Flask, *args: str):
-    return app.test_cli_runner().invoke(args=["tenants", "doctor", *args])
-
-
 def control_plane_rows(app: Flask) -> tuple[int, int]:
     with app.app_context():
         tenants = db.session.scalar(sa.select(sa.func.count()).select_from(Tenant))
@@ -80,9 +78,7 @@ def test_a_failure_after_the_control_plane_commits_leaves_nothing(
         import_tenant(path, node="eu3")
     assert control_plane_rows(fleet_app) == (0, 0)
     assert tenant.schema_name not in schemas_on(fleet_app, "eu3")
-    result = doctor(fleet_app)
-    assert result.exit_code == 0, result.output
-    assert "0 problems found" in result.output
+    assert_doctor_finds_nothing(fleet_app)
 
 
 def test_a_crash_between_the_commits_leaves_what_doctor_repairs(

@@ -17,6 +17,7 @@ from tests.catalog import schema_catalog
 from tests.conftest import make_app
 from tests.conftest import unique_domain
 from tests.database import throwaway_database
+from tests.fleet import doctor
 
 
 @pytest.fixture
@@ -29,10 +30,6 @@ def studio(database_url: str) -> Iterator[Flask]:
         yield app
         with app.app_context():
             db.engine.dispose()
-
-
-def doctor(app: Flask, *args: str):
-    return app.test_cli_runner().invoke(args=["tenants", "doctor", *args])
 
 
 def make_tenant(app: Flask) -> Tenant:
