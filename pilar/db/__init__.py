@@ -1,4 +1,4 @@
-"""Database plumbing: extension instances, the pool's idle check, the embedded server.
+"""Database plumbing: extensions, the pool's idle check, the embedded server, COPY.
 
 Nothing here knows tenants; ``pilar.tenancy`` binds them on top.
 """

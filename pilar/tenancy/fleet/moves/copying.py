@@ -19,9 +19,10 @@ import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy.dialects.postgresql import REGCLASS
 
+from pilar.db.driver import discarded_when_interrupted
+from pilar.db.driver import driver_connection
 from pilar.tenancy.fleet import revisions
 from pilar.tenancy.fleet.building import build_schema
-from pilar.tenancy.fleet.moves.links import driver
 from pilar.tenancy.scope import bind_connection
 
 
@@ -96,13 +97,14 @@ def copy_rows(
     counts = count_rows(source, schema_name, infos)
     total, copied = sum(counts.values()), 0
     fmt = sql.SQL("(FORMAT binary)" if binary else "")
-    source_driver, target_driver = driver(source), driver(target)
+    source_driver, target_driver = driver_connection(source), driver_connection(target)
     for info in infos:
         table = sql.Identifier(schema_name, info.name)
         columns = sql.SQL(", ").join(sql.Identifier(c) for c in info.columns)
         out = sql.SQL("COPY {} ({}) TO STDOUT {}").format(table, columns, fmt)
         into = sql.SQL("COPY {} ({}) FROM STDIN {}").format(table, columns, fmt)
         with (
+            discarded_when_interrupted(source, target),
             source_driver.cursor() as reader,
             target_driver.cursor() as writer,
             reader.copy(out) as rows_out,
@@ -161,7 +163,7 @@ def defer_indexes(conn: sa.Connection, schema_name: str) -> list[str]:
         {"schema": schema_name},
     ).all()
     for name, _ in rows:
-        driver(conn).execute(
+        driver_connection(conn).execute(
             sql.SQL("DROP INDEX {}").format(sql.Identifier(schema_name, name))
         )
     return [definition for _, definition in rows]
@@ -175,7 +177,7 @@ def build_indexes(conn: sa.Connection, definitions: list[str]) -> None:
 
 def use_snapshot(conn: sa.Connection, snapshot: str) -> None:
     """Make ``conn``'s new REPEATABLE READ transaction see exported ``snapshot``."""
-    driver(conn).execute(
+    driver_connection(conn).execute(
         sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot))
     )
 

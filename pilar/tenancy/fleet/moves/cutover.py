@@ -29,12 +29,12 @@ import psycopg
 import sqlalchemy as sa
 from psycopg import sql
 
+from pilar.db.driver import driver_connection
 from pilar.models import TenantMove
 from pilar.tenancy import get_nodes
 from pilar.tenancy.fleet.moves import state
 from pilar.tenancy.fleet.moves.copying import TableInfo
 from pilar.tenancy.fleet.moves.copying import count_rows
-from pilar.tenancy.fleet.moves.links import driver
 from pilar.tenancy.fleet.moves.links import rename_schema
 from pilar.tenancy.fleet.revisions import read_revision
 from pilar.tenancy.locks import lock_tenant
@@ -140,4 +140,6 @@ def _block_writes(
     tables = sql.SQL(", ").join(
         sql.Identifier(schema_name, info.name) for info in ordered
     )
-    driver(conn).execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(tables))
+    driver_connection(conn).execute(
+        sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(tables)
+    )

@@ -1,23 +1,15 @@
-"""The move's connections to the nodes, and their psycopg connections underneath."""
+"""The move's connections to the nodes."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import psycopg
 import sqlalchemy as sa
 from psycopg import sql
 
+from pilar.db.driver import driver_connection
 from pilar.tenancy import get_nodes
-
-
-def driver(conn: sa.Connection) -> psycopg.Connection[object]:
-    """Return the psycopg connection under ``conn`` (for COPY and composed DDL)."""
-    driver_connection = conn.connection.driver_connection
-    if not isinstance(driver_connection, psycopg.Connection):
-        raise RuntimeError("A node's connection is not a live psycopg connection.")
-    return driver_connection
 
 
 def conninfo(node: str) -> str:
@@ -35,7 +27,7 @@ def autocommit(node: str) -> Iterator[sa.Connection]:
 
 def rename_schema(conn: sa.Connection, old: str, new: str) -> None:
     """Rename db schema ``old`` to ``new`` in ``conn``'s transaction."""
-    driver(conn).execute(
+    driver_connection(conn).execute(
         sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
             sql.Identifier(old), sql.Identifier(new)
         )

@@ -28,7 +28,7 @@ import psycopg
 import sqlalchemy as sa
 from psycopg import sql
 
-from pilar.tenancy.fleet.moves.links import driver
+from pilar.db.driver import driver_connection
 
 PREFIX = "pilar_move_"
 _LIKE = "pilar\\_move\\_%"
@@ -59,7 +59,7 @@ def tenant_of(name: str) -> uuid.UUID | None:
 def _run(conn: sa.Connection, statement: sql.Composed) -> None:
     # DDL with identifiers and literals composed by the driver, on the
     # connection's own DBAPI connection (autocommit, as SQLAlchemy set it).
-    driver(conn).execute(statement)
+    driver_connection(conn).execute(statement)
 
 
 def wal_level(conn: sa.Connection) -> str:
