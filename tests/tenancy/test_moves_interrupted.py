@@ -158,6 +158,8 @@ def test_a_move_interrupted_with_ctrl_c_cleans_up_after_itself(fleet, app):
     process.send_signal(signal.SIGINT)
     _, errors = process.communicate(timeout=60)
     assert process.returncode != 0, errors
+    assert errors.rstrip().endswith("Aborted!"), errors
+    assert "blocking writes instead" not in errors, errors
     assert_doctor_finds_nothing(app)
     assert slots_on(app, "eu2") == []
     assert_served_from_eu2(app, tenant)
@@ -171,8 +173,10 @@ def test_a_move_whose_target_stops_leaves_the_tenant_where_it_was(fleet):
             tenant = seed(app)
             copying = threading.Event()
             failures: list[BaseException] = []
+            said: list[str] = []
 
             def progress(message: str) -> None:
+                said.append(message)
                 if message.startswith(COPYING_THE_BIG_TABLE):
                     copying.set()
 
@@ -190,6 +194,8 @@ def test_a_move_whose_target_stops_leaves_the_tenant_where_it_was(fleet):
             mover.join(timeout=120)
             assert len(failures) == 1, failures
             assert "stays on eu2" in str(failures[0])
+            # A lost target is no reason to block writes and copy again.
+            assert not [m for m in said if "blocking writes instead" in m], said
             assert_served_from_eu2(app, tenant)
             assert slots_on(app, "eu2") == []
             server.start()

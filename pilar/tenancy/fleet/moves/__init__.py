@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy import orm
 
@@ -139,7 +140,13 @@ def _move(tenant: Tenant, target: str, mode: Mode, progress: Progress) -> MoveSu
                 result = blocking.move_blocking_writes(move, infos, progress)
         else:
             result = blocking.move_blocking_writes(move, infos, progress)
-    except (sa.exc.DBAPIError, NodeUnavailableError, cutover.CutoverError) as error:
+    except (
+        sa.exc.DBAPIError,
+        # COPY runs on psycopg's own connections: its errors come unwrapped.
+        psycopg.Error,
+        NodeUnavailableError,
+        cutover.CutoverError,
+    ) as error:
         _undo(tenant, progress)
         raise MoveError(
             f"The move failed ({reason(error)}); {tenant.domain} stays on {source}."

@@ -10,6 +10,7 @@ switches.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import psycopg
@@ -39,6 +40,13 @@ CATCH_UP_SECONDS = 5.0
 SWITCH_ATTEMPTS = 3
 _POLL_SECONDS = 0.01
 _PROGRESS_SECONDS = 1.0
+# What a node says when it cannot publish, export a slot or subscribe.
+_CANNOT_START = (
+    sa.exc.DBAPIError,
+    psycopg.Error,
+    replication.ReplicationError,
+    NodeUnavailableError,
+)
 
 
 def move_logically(
@@ -52,32 +60,25 @@ def move_logically(
     name = replication.object_name(move.tenant_id)
     with get_nodes().engine(move.target_node).begin() as conn:
         copying.build_copy(conn, move.schema_name, move.revision)
+    with contextlib.ExitStack() as slot:
+        try:
+            with autocommit(move.source_node) as source:
+                replication.publish(source, name, move.schema_name)
+            timeout = current_app.config["DB_CONNECT_TIMEOUT"]
+            snapshot = slot.enter_context(
+                replication.exported_slot(conninfo(move.source_node), name, timeout)
+            )
+        except _CANNOT_START as error:
+            _cannot_start(move, error, progress, fall_back=fall_back)
+            return None
+        # Outside the ``try``: a copy that fails (a lost node, Ctrl-C) is no
+        # reason to block writes and copy again.
+        _copy_at(move, infos, snapshot, progress)
     try:
-        with autocommit(move.source_node) as source:
-            replication.publish(source, name, move.schema_name)
-        timeout = current_app.config["DB_CONNECT_TIMEOUT"]
-        with replication.exported_slot(
-            conninfo(move.source_node), name, timeout
-        ) as snapshot:
-            _copy_at(move, infos, snapshot, progress)
         with autocommit(move.target_node) as target:
             replication.subscribe(target, name, conninfo(move.source_node))
-    except (
-        sa.exc.DBAPIError,
-        psycopg.Error,
-        replication.ReplicationError,
-        NodeUnavailableError,
-    ) as error:
-        if not fall_back:
-            raise MoveError(
-                f"Logical replication could not start: {reason(error)}."
-            ) from None
-        progress(
-            f"logical replication could not start ({reason(error)}); "
-            "blocking writes instead"
-        )
-        cleanup.undo(move, progress)
-        state.begin(move)
+    except _CANNOT_START as error:
+        _cannot_start(move, error, progress, fall_back=fall_back)
         return None
     for attempt in range(1, SWITCH_ATTEMPTS + 1):
         _wait_for_lag(move, name, progress)
@@ -91,6 +92,20 @@ def move_logically(
         except _CatchUpTimeoutError:
             progress(f"the target fell behind during switch {attempt}; trying again")
     raise MoveError("The target did not catch up within the write block.")
+
+
+def _cannot_start(
+    move: TenantMove, error: Exception, progress: Progress, *, fall_back: bool
+) -> None:
+    """Fail, or when ``fall_back`` undo what was made so writes can be blocked."""
+    if not fall_back:
+        raise MoveError(f"Logical replication could not start: {reason(error)}.")
+    progress(
+        f"logical replication could not start ({reason(error)}); "
+        "blocking writes instead"
+    )
+    cleanup.undo(move, progress)
+    state.begin(move)
 
 
 def _copy_at(
