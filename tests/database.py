@@ -249,12 +249,17 @@ def _drop(conn: psycopg.Connection[tuple[object, ...]], name: str) -> bool:
 
 
 def remove_stale_servers(folder: Path | None = None) -> list[Path]:
-    """Stop and remove the stale servers in ``folder`` (the temporary folder)."""
+    """Stop and remove the stale servers in ``folder`` (the temporary folder).
+
+    Embedded and temporary PostgreSQL servers, and PgBouncers.
+    """
     removed = []
     for root in Path(folder or tempfile.gettempdir()).glob("pilar-test-*"):
         if root.is_dir() and _is_stale(_SERVER_FOLDER.fullmatch(root.name)):
             for lock in root.glob("*/postmaster.pid"):
                 _stop_postmaster(lock)
+            for pidfile in root.glob("pgbouncer.pid"):
+                _stop_pgbouncer(pidfile)
             shutil.rmtree(root, ignore_errors=True)
             removed.append(root)
     return removed
@@ -271,6 +276,24 @@ def _stop_postmaster(lock: Path) -> None:
         os.kill(pid, signal.SIGQUIT)  # immediate shutdown
     except (OSError, ValueError, IndexError):
         return
+    _wait_for_exit(pid)
+
+
+def _stop_pgbouncer(pidfile: Path) -> None:
+    # Stop the PgBouncer that wrote ``pidfile``, if it runs: one started
+    # with the settings file beside it (not a process that reused its pid).
+    settings = str(pidfile.with_name("pgbouncer.ini")).encode()
+    try:
+        pid = int(pidfile.read_text().split()[0])
+        if settings not in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"):
+            return
+        os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError, IndexError):
+        return
+    _wait_for_exit(pid)
+
+
+def _wait_for_exit(pid: int) -> None:
     deadline = time.monotonic() + 10
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)

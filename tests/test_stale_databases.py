@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,6 +26,8 @@ from tests.database import owner_tag
 from tests.database import remove_stale_databases
 from tests.database import remove_stale_servers
 from tests.database import stale_databases
+from tests.pgbouncer import require_pgbouncer
+from tests.pgbouncer import start_pgbouncer
 
 ROOT = Path(__file__).resolve().parent.parent
 # Above PID_MAX_LIMIT (2**22): no process has it.
@@ -195,6 +198,25 @@ def test_a_dead_processs_embedded_server_is_stopped_and_removed(scratch):
     with pytest.raises(ProcessLookupError):
         os.kill(postmaster, 0)
     assert live.exists()
+
+
+def test_a_dead_processs_pgbouncer_is_stopped_and_removed(scratch, database_url):
+    require_pgbouncer()
+    root = scratch / f"pilar-test-pgbouncer-{owner_tag(pid=DEAD_PID)}-x1y2z3"
+    root.mkdir()
+    _, process = start_pgbouncer(database_url, root)
+    # Collected as soon as it exits, as a dead run's PgBouncer would be by
+    # init: until then it would look alive.
+    reaper = threading.Thread(target=process.wait)
+    reaper.start()
+    try:
+        assert remove_stale_servers(scratch) == [root]
+        reaper.join(timeout=10)
+        assert process.returncode is not None
+        assert not root.exists()
+    finally:
+        process.kill()
+        reaper.join()
 
 
 def test_a_reused_pid_in_a_stale_lock_file_is_left_alone(scratch):
