@@ -14,27 +14,25 @@ import sqlalchemy as sa
 from psycopg import sql
 
 from pilar.config import psycopg_url
-from pilar.db.driver import discarded_when_interrupted
-from pilar.db.driver import driver_connection
+from pilar.db.driver import driver_cursor
 
 ROOT = Path(__file__).resolve().parents[1]
 _NAME = "pilar_interrupted_copy"
 
 # Starts a COPY whose first row takes 60 s, in a transaction, and prints the
-# name of what reached the top once interrupted. Without the guard psycopg
-# leaves the connection mid-COPY and the rollback's OperationalError
+# name of what reached the top once interrupted. On a plain psycopg cursor
+# psycopg leaves the connection mid-COPY and the rollback's OperationalError
 # replaces the KeyboardInterrupt.
 _COPY_INTERRUPTED = f"""
 import sys
 import sqlalchemy as sa
-from pilar.db.driver import discarded_when_interrupted, driver_connection
+from pilar.db.driver import driver_cursor
 
 engine = sa.create_engine(sys.argv[1], connect_args={{"application_name": "{_NAME}"}})
 try:
     with engine.connect() as conn, conn.begin():
         with (
-            discarded_when_interrupted(conn),
-            driver_connection(conn).cursor() as cursor,
+            driver_cursor(conn) as cursor,
             cursor.copy("COPY (SELECT pg_sleep(60)) TO STDOUT") as copy,
         ):
             for _ in copy:
@@ -87,8 +85,7 @@ def test_a_failed_copy_leaves_its_connection_in_the_transaction(database_url):
             statement = sql.SQL("COPY {} FROM STDIN").format(sql.Identifier("t"))
             with (
                 pytest.raises(psycopg.errors.InvalidTextRepresentation),
-                discarded_when_interrupted(conn),
-                driver_connection(conn).cursor() as cursor,
+                driver_cursor(conn) as cursor,
                 cursor.copy(statement) as copy,
             ):
                 copy.write(b"not a number\n")

@@ -23,22 +23,24 @@ def driver_connection(conn: sa.Connection) -> psycopg.Connection[Any]:
 
 
 @contextmanager
-def discarded_when_interrupted(*conns: sa.Connection) -> Iterator[None]:
-    """Throw ``conns`` away when Ctrl-C (or another exit) cuts the block short.
+def driver_cursor(conn: sa.Connection) -> Iterator[psycopg.Cursor[Any]]:
+    """Yield a psycopg cursor in ``conn``'s transaction, for COPY and composed SQL.
 
-    A ``COPY`` interrupted while it starts leaves its connection mid-protocol:
-    the rollback on the way out then fails ("another command is already in
-    progress") and that error replaces the interruption, so the caller takes
-    a failed query for a failed set-up and carries on. An invalidated
-    connection is rolled back by closing it, and the interruption goes on up.
-    Errors (``Exception``) leave the connections alone: the server ends a
-    failed ``COPY`` cleanly, and a caller may still roll back to a savepoint.
+    When Ctrl-C (or another exit that is not an error) cuts the block short,
+    ``conn`` is thrown away: a ``COPY`` interrupted while it starts leaves
+    its connection mid-protocol, the rollback on the way out then fails
+    ("another command is already in progress"), and that error would
+    replace the interruption, so the caller would take a failed query for a
+    failed set-up and carry on. An invalidated connection is rolled back by
+    closing it, and the interruption goes on up. Errors (``Exception``)
+    leave the connection alone: the server ends a failed ``COPY`` cleanly,
+    and a caller may still roll back to a savepoint.
     """
     try:
-        yield
+        with driver_connection(conn).cursor() as cursor:
+            yield cursor
     except Exception:
         raise
     except BaseException:
-        for conn in conns:
-            conn.invalidate()
+        conn.invalidate()
         raise

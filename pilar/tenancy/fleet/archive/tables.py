@@ -16,8 +16,7 @@ from typing import Protocol
 import sqlalchemy as sa
 from psycopg import sql
 
-from pilar.db.driver import discarded_when_interrupted
-from pilar.db.driver import driver_connection
+from pilar.db.driver import driver_cursor
 from pilar.models import NumberKind
 from pilar.tenancy.claims import number_holders
 from pilar.tenancy.fleet import revisions
@@ -91,10 +90,7 @@ def copy_out(conn: sa.Connection, source: sql.Composable, sink: Writable) -> int
     Returns how many rows were copied.
     """
     statement = sql.SQL("COPY {} TO STDOUT {}").format(source, _OPTIONS)
-    with (
-        discarded_when_interrupted(conn),
-        driver_connection(conn).cursor() as cursor,
-    ):
+    with driver_cursor(conn) as cursor:
         with cursor.copy(statement) as copy:
             for data in copy:
                 sink.write(data)
@@ -110,10 +106,7 @@ def copy_in(
     aborts the copy and is raised again.
     """
     statement = sql.SQL("COPY {} FROM STDIN {}").format(target, _OPTIONS)
-    with (
-        discarded_when_interrupted(conn),
-        driver_connection(conn).cursor() as cursor,
-    ):
+    with driver_cursor(conn) as cursor:
         with cursor.copy(statement) as copy:
             for chunk in chunks:
                 copy.write(chunk)
@@ -141,6 +134,6 @@ def held_numbers(conn: sa.Connection, schema_name: str) -> list[HeldNumber]:
 
 def execute(conn: sa.Connection, statement: sql.Composed) -> int:
     """Run ``statement`` in ``conn``'s transaction; return the rows it affected."""
-    with driver_connection(conn).cursor() as cursor:
+    with driver_cursor(conn) as cursor:
         cursor.execute(statement)
         return cursor.rowcount

@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy.dialects.postgresql import REGCLASS
 
-from pilar.db.driver import discarded_when_interrupted
 from pilar.db.driver import driver_connection
+from pilar.db.driver import driver_cursor
 from pilar.tenancy.fleet import revisions
 from pilar.tenancy.fleet.building import build_schema
 from pilar.tenancy.scope import bind_connection
@@ -97,16 +97,14 @@ def copy_rows(
     counts = count_rows(source, schema_name, infos)
     total, copied = sum(counts.values()), 0
     fmt = sql.SQL("(FORMAT binary)" if binary else "")
-    source_driver, target_driver = driver_connection(source), driver_connection(target)
     for info in infos:
         table = sql.Identifier(schema_name, info.name)
         columns = sql.SQL(", ").join(sql.Identifier(c) for c in info.columns)
         out = sql.SQL("COPY {} ({}) TO STDOUT {}").format(table, columns, fmt)
         into = sql.SQL("COPY {} ({}) FROM STDIN {}").format(table, columns, fmt)
         with (
-            discarded_when_interrupted(source, target),
-            source_driver.cursor() as reader,
-            target_driver.cursor() as writer,
+            driver_cursor(source) as reader,
+            driver_cursor(target) as writer,
             reader.copy(out) as rows_out,
             writer.copy(into) as rows_in,
         ):
