@@ -99,7 +99,9 @@ def _cannot_start(
 ) -> None:
     """Fail, or when ``fall_back`` undo what was made so writes can be blocked."""
     if not fall_back:
-        raise MoveError(f"Logical replication could not start: {reason(error)}.")
+        raise MoveError(
+            f"Logical replication could not start: {reason(error)}."
+        ) from None
     progress(
         f"logical replication could not start ({reason(error)}); "
         "blocking writes instead"
