@@ -51,6 +51,7 @@ from pilar.tenancy import get_nodes
 from pilar.tenancy.fleet import moves
 from pilar.tenancy.fleet import provisioning
 from tests.database import throwaway_database as throwaway_database_on
+from tests.nodes import free_port
 from tests.nodes import node_servers
 
 PASSWORD = "password-1"  # noqa: S105  # a throwaway owner of a throwaway database
@@ -154,7 +155,7 @@ def request(
 
 @contextmanager
 def gunicorn(url: str, nodes: str) -> Iterator[int]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -181,15 +182,6 @@ def gunicorn(url: str, nodes: str) -> Iterator[int]:
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def seed(app: Any, count: int, node: str) -> tuple[str, str]:

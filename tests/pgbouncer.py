@@ -13,6 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.nodes import free_port
+
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 
 
@@ -36,7 +38,7 @@ def start_pgbouncer(
     """
     info = psycopg.conninfo.conninfo_to_dict(database_url)
     workdir.chmod(0o777)
-    port = _free_port()
+    port = free_port()
     (workdir / "users.txt").write_text(f'"{info.get("user", "postgres")}" ""\n')
     upstream = f"host={info.get('host', '127.0.0.1')} port={info.get('port', 5432)}"
     (workdir / "pgbouncer.ini").write_text(
@@ -80,12 +82,6 @@ def start_pgbouncer(
         raise
     user, dbname = info.get("user", "postgres"), info["dbname"]
     return f"postgresql://{user}@127.0.0.1:{port}/{dbname}", process
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_for(port: int, process: subprocess.Popen[bytes], log: Path) -> None:

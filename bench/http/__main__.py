@@ -26,7 +26,6 @@ import json
 import os
 import random
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -65,6 +64,7 @@ from pilar.models import TenantUser
 from pilar.security.passwords import hash_password
 from pilar.tenancy import get_nodes
 from pilar.tenancy.fleet import provisioning
+from tests.nodes import free_port
 from tests.nodes import node_servers
 from tests.revisions import SHIPPED
 
@@ -216,12 +216,6 @@ def seed(url: str, count: int, nodes: NodeDatabases | None = None) -> list[Targe
         with psycopg.connect(node_url, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
     return targets
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _children(master: int) -> list[int]:
@@ -417,7 +411,7 @@ def _latency(output: str, label: str) -> float:
 def _serving(
     case: Case, number: int, url: str, args: argparse.Namespace
 ) -> Iterator[Server]:
-    port = _free_port()
+    port = free_port()
     application_name = f"bench-http-{number}"
     databases = case.databases or NodeDatabases({DEFAULT_NODE: url})
     process = _start(

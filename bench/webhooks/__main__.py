@@ -24,7 +24,6 @@ import json
 import os
 import queue
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,7 @@ from bench.webhooks.studios import append_request
 from bench.webhooks.studios import count_turns
 from bench.webhooks.studios import seed_studios
 from bench.webhooks.studios import whatsapp_request
+from tests.nodes import free_port
 from tests.nodes import node_servers
 
 
@@ -132,16 +132,10 @@ def stored_by(responses: list[tuple[int, bytes]]) -> int:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def serving(databases: NodeDatabases, args: argparse.Namespace) -> Iterator[int]:
     """Serve the app with gunicorn on a free port; yield the port."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": databases.control_plane,

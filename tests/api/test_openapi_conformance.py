@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import pytest
 from tests.conftest import unique_domain
 from tests.database import server_url
 from tests.database import throwaway_database
+from tests.nodes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -73,12 +73,6 @@ class Service:
         return token, self.call("GET", "/api/v1/me", host, token=token)["id"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _wait_until_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -115,7 +109,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             check=False,
         )
         assert migrated.returncode == 0, migrated.stderr
-        port = _free_port()
+        port = free_port()
         with (folder / "gunicorn.log").open("wb") as log:
             # gunicorn answers a request line over 4094 bytes itself, with a
             # page of HTML, before the app sees it. The document describes
